@@ -1,0 +1,232 @@
+"""``genzoo`` command line: thin over :mod:`genzoo.api`.
+
+Every user mistake is one sentence on stderr and exit code 2; nothing is written into an
+existing run folder unless ``--resume`` names it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import api
+from .config import load_yaml, merge, parse_overrides, resolve
+from .errors import GenzooError, NonFiniteLoss
+from .registry import DATASETS, MODELS
+from .train.checkpoint import RunDir
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, sample and inspect deep generative models.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+SECTIONS = ("model", "data", "train")
+
+
+def _split_type(section: dict[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
+    section = dict(section or {})
+    return section.pop("type", None), section
+
+
+@app.command()
+def train(
+    model: Optional[str] = typer.Argument(None, help="Model name (see `genzoo models`)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name, folder:PATH or npz:PATH (see `genzoo datasets`)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with model/data/train sections."),
+    set_: List[str] = typer.Option([], "--set", help="Override, e.g. model.latent_dim=32 or train.lr=1e-4 (repeatable)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training rounds."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the training set (instead of --steps)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/MODEL-DATA-TIME)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run from its latest checkpoint."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+) -> None:
+    """Train a model and write a run folder (config, weights, checkpoints, metrics, pictures)."""
+    if steps is not None and epochs is not None:
+        raise GenzooError("give either --steps or --epochs, not both")
+    flags: dict[str, Any] = {k: v for k, v in {"steps": steps, "epochs": epochs, "seed": seed}.items() if v is not None}
+    if resume is not None:
+        if model or data or config or set_ or out or seed is not None:
+            raise GenzooError("--resume continues a run with its own settings; pass only --steps/--epochs with it")
+        trainer = api.resume(resume, **flags)
+        _done(trainer)
+        return
+    cfg: dict[str, Any] = load_yaml(config) if config else {}
+    if not isinstance(cfg, dict) or set(cfg) - set(SECTIONS) - {"genzoo", "data_info"}:
+        raise GenzooError(f"config file {config} must be a mapping with the sections {', '.join(SECTIONS)}")
+    overrides = parse_overrides(set_)
+    bad = sorted(set(overrides) - set(SECTIONS))
+    if bad:
+        raise GenzooError(f"unknown override section '{bad[0]}'; use one of: {', '.join(SECTIONS)}")
+    cfg = merge(cfg, {"train": flags})
+    cfg = merge(cfg, overrides)
+    model_name, model_opts = _split_type(cfg.get("model"))
+    data_name, data_opts = _split_type(cfg.get("data"))
+    model_name, data_name = model or model_name, data or data_name
+    if not model_name:
+        raise GenzooError("name a model, e.g. `genzoo train vae --data digits` (see `genzoo models`)")
+    if not data_name:
+        raise GenzooError("name a dataset with --data, e.g. --data digits (see `genzoo datasets`)")
+    factory = MODELS.get(model_name)
+    resolve(factory, model_opts, "model", skip=1)  # validate before touching data or disk
+    api.train_config(**cfg.get("train", {}))
+    if data_root is not None:
+        data_opts["root"] = str(data_root)
+    trainer = api.train(model_name, data_name, out, model_options=model_opts, data_options=data_opts, **cfg.get("train", {}))
+    _done(trainer)
+
+
+def _done(trainer: Any) -> None:
+    run = trainer.run
+    rows = run.metrics() if run else []
+    last = rows[-1] if rows else {}
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("step", "epoch", "time") and isinstance(v, float))
+    state = "interrupted; checkpoint written" if trainer.interrupted else "done"
+    err_console.print(f"[bold]{state}[/bold] at step {trainer.step}: {shown}")
+    out_console.print(str(run.path) if run else "")
+    if trainer.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="Run folder."),
+    n: int = typer.Option(64, "-n", help="Number of samples."),
+    output: Path = typer.Option(..., "--output", "-o", help="out.png (grid or scatter) or out.npz (array)."),
+    ema: bool = typer.Option(False, "--ema", help="Use the EMA weights."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    label: Optional[int] = typer.Option(None, "--label", help="Class to condition on (conditional models)."),
+) -> None:
+    """Draw samples from a trained run and save them as a PNG or NPZ."""
+    import numpy as np
+    import torch
+
+    from .models.base import CanSample
+    from .viz.plots import plot_points, save_image_grid
+
+    if n < 1:
+        raise GenzooError(f"-n must be at least 1, got {n}")
+    if output.suffix not in (".png", ".npz"):
+        raise GenzooError(f"output {output} must end in .png or .npz")
+    model = api.load(run, ema=ema)
+    if not isinstance(model, CanSample):
+        raise GenzooError(f"{type(model).__name__} cannot sample")
+    torch.manual_seed(seed)
+    c = None if label is None else torch.full((n,), label, dtype=torch.long)
+    with torch.no_grad():
+        x = model.sample(n, c).float()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    info = model.info
+    if output.suffix == ".npz":
+        np.savez_compressed(output, x=x.numpy())
+    elif info.kind == "points":
+        plot_points(x, output)
+    else:
+        save_image_grid(x, output, value_range=tuple(info.value_range))
+    out_console.print(f"{n} samples of shape {tuple(x.shape[1:])} -> {output}")
+
+
+def _registry_table(reg: Any, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    for name in reg.names():
+        table.add_row(name, reg.meta(name).get("help", ""))
+    out_console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    _registry_table(MODELS, "models")
+
+
+@app.command()
+def datasets() -> None:
+    """List the registered datasets (plus folder:PATH, npz:PATH, npy:PATH for your own)."""
+    _registry_table(DATASETS, "datasets")
+
+
+@app.command()
+def runs(root: Path = typer.Argument(Path("runs"), help="Folder holding run folders.")) -> None:
+    """A table of runs with their last metrics."""
+    if not root.is_dir():
+        raise GenzooError(f"{root} does not exist; runs are written to ./runs by default")
+    table = Table(title=str(root))
+    for col in ("run", "model", "data", "step", "loss", "time (s)"):
+        table.add_column(col)
+    for d in sorted(p for p in root.iterdir() if (p / "config.yaml").is_file()):
+        r = RunDir(d)
+        try:
+            cfg = r.config()
+        except GenzooError:
+            continue
+        rows = r.metrics()
+        last = rows[-1] if rows else {}
+        loss = next((v for k, v in last.items() if k.endswith("loss")), None)
+        table.add_row(
+            d.name, str(cfg["model"].get("type")), str(cfg["data"].get("type")), str(last.get("step", 0)),
+            f"{loss:.4g}" if isinstance(loss, float) else "-", str(last.get("time", "-")),
+        )
+    out_console.print(table)
+
+
+@app.command()
+def info(run: Path = typer.Argument(..., help="Run folder.")) -> None:
+    """Show a run's configuration, size, progress and last metrics."""
+    r = RunDir.existing(run)
+    cfg = r.config()
+    model = api.load(run)
+    n_params = sum(p.numel() for p in model.parameters())
+    rows = r.metrics()
+    last = rows[-1] if rows else {}
+    ckpt = r.latest_checkpoint()
+    out_console.print(f"[bold]{r.path}[/bold]")
+    out_console.print(f"model  {cfg['model']}")
+    out_console.print(f"data   {cfg['data']}  shape={cfg['data_info']['shape']}")
+    out_console.print(f"params {n_params:,}")
+    out_console.print(f"step   {last.get('step', 0)} / {cfg['train'].get('steps') or '-'}   latest checkpoint: {ckpt.name if ckpt else '-'}")
+    out_console.print(f"last   {json.dumps(last)}")
+    for sub in ("samples", "plots"):
+        files = sorted(p.name for p in (r.path / sub).glob("*.png")) if (r.path / sub).is_dir() else []
+        out_console.print(f"{sub:<7}{', '.join(files) or '-'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except GenzooError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    except NonFiniteLoss as e:
+        err_console.print(f"[red]training stopped:[/red] {e}", highlight=False)
+        return 1
+    except typer.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as e:  # click usage errors and friends
+        import click
+
+        if isinstance(e, click.exceptions.UsageError):
+            err_console.print(f"[red]error:[/red] {e.format_message()}", highlight=False)
+            return 2
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,79 @@
+"""Datasets: named factories that return a :class:`Data` (tensors in memory plus metadata).
+
+Every dataset is a plain function registered in :data:`DATASETS`; its keyword parameters are
+its options. :func:`load_data` is the one entry point used by the trainer and the CLI::
+
+    data = load_data("mnist", root="../shared/data")
+    data = load_data("8gaussians", n_train=10_000)
+    data = load_data("folder:photos/", size=64)      # user images, one class per sub-folder
+    data = load_data("npz:points.npz", test_fraction=0.2)
+
+Example:
+    >>> from genzoo.data import load_data
+    >>> data = load_data("digits")
+    >>> data.info.shape, data.info.num_classes
+    ((1, 8, 8), 10)
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from ..errors import GenzooError
+from ..registry import DATASETS
+from . import digits, files, mnist, toy  # noqa: F401  (imported so their datasets register)
+from .base import Batch, Data, DataInfo, InMemoryLoader
+from .toy import toy_log_density
+
+__all__ = [
+    "DATASETS",
+    "Batch",
+    "Data",
+    "DataInfo",
+    "InMemoryLoader",
+    "load_data",
+    "toy_log_density",
+]
+
+#: Name prefixes that carry a path: ``folder:PATH`` calls the ``folder`` factory with ``path=PATH``.
+PATH_PREFIXES = ("folder", "npz", "npy")
+
+
+def load_data(name: str, root: str | None = None, **options: object) -> Data:
+    """Load the dataset registered as ``name`` with the given options.
+
+    Args:
+        name: a registered name (``genzoo datasets`` lists them; ``-`` and ``_`` are alike) or
+            ``folder:PATH`` / ``npz:PATH`` / ``npy:PATH`` for the user's own files.
+        root: folder to look in first for downloadable datasets (``--data-root``); passed only
+            to factories that take it, so it is harmless for the others.
+        **options: the factory's keyword options, e.g. ``n_train=1000`` or ``size=32``.
+
+    Returns:
+        The dataset in memory.
+
+    Raises:
+        GenzooError: unknown name, unknown option (the valid ones are listed), or any problem
+            the factory finds with the data.
+    """
+    prefix, sep, path = name.partition(":")
+    if sep and prefix.strip().lower() in PATH_PREFIXES:
+        if not path:
+            raise GenzooError(f"dataset '{name}' names no path; write it as {prefix}:PATH")
+        factory = DATASETS.get(prefix.strip().lower())
+        options = {**options, "path": path}
+    else:
+        factory = DATASETS.get(name)
+
+    params = inspect.signature(factory).parameters
+    # `root` and (for path datasets) `path` are set by load_data itself, not user options.
+    valid = [p for p in params if p not in ("root", "path")]
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise GenzooError(
+            f"unknown option '{unknown[0]}' for dataset '{name}'; valid options are: "
+            f"{', '.join(valid) or '(none)'}"
+        )
+    if "root" in params:
+        options = {**options, "root": root}
+    return factory(**options)

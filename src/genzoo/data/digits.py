@@ -1,0 +1,47 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the embedded default dataset (no download).
+
+The 1,797 images are the test part of the UCI "Optical Recognition of Handwritten Digits"
+set: 4x4 blocks of a 32x32 bitmap counted, so every pixel is an integer 0..16 (17 levels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..registry import DATASETS
+from .base import Data, DataInfo
+
+#: The last ``TEST_SIZE`` images (in scikit-learn's fixed order) are the test split. A
+#: contiguous tail rather than a random draw keeps the split identical across numpy/torch
+#: versions; the tail still holds 27-33 examples of every digit.
+TEST_SIZE = 297
+
+
+@DATASETS.register("digits", help="scikit-learn 8x8 digits (1500 train / 297 test, 17 levels), bundled")
+def digits() -> Data:
+    """scikit-learn's 8x8 digits, scaled from 0..16 to [0, 1], shape ``(1, 8, 8)``, 10 classes.
+
+    Returns:
+        1,500 training and 297 test images with their digit labels.
+
+    Example:
+        >>> data = digits()
+        >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
+        ((1500, 1, 8, 8), (297, 1, 8, 8))
+    """
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+
+    bunch = load_digits()
+    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    info = DataInfo(
+        name="digits",
+        shape=(1, 8, 8),
+        kind="image",
+        value_range=(0.0, 1.0),
+        num_classes=10,
+        levels=17,
+    )
+    n = len(x) - TEST_SIZE
+    return Data(x_train=x[:n], x_test=x[n:], info=info, y_train=y[:n], y_test=y[n:])

@@ -1,0 +1,88 @@
+"""What the trainer does besides updating weights: pictures of samples and losses.
+
+Callbacks only use model *capabilities* (``CanSample``, ``CanEncode``, ``HasLogProb``), so they
+work for every family. They run under a forked RNG so that writing pictures never changes
+the random stream of training (a resumed run matches an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..models.base import CanEncode, CanSample, HasLogProb
+from ..viz.plots import plot_curves, plot_density, plot_points, save_image_grid
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+class Callback:
+    def on_sample(self, trainer: "Trainer", tag: str) -> None:  # every sample_every rounds
+        pass
+
+    def on_end(self, trainer: "Trainer") -> None:
+        pass
+
+
+class Pictures(Callback):
+    """Sample grids (scatter plots for 2-D data), reconstructions, the 2-D density and loss curves."""
+
+    def __init__(self, n: int = 64, seed: int = 1234) -> None:
+        self.n, self.seed = n, seed
+
+    def _forked(self, trainer: "Trainer", fn) -> None:  # type: ignore[no-untyped-def]
+        devices = [trainer.device] if trainer.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            was = trainer.model.training
+            trainer.model.eval()
+            try:
+                with torch.no_grad():
+                    fn()
+            finally:
+                trainer.model.train(was)
+
+    def on_sample(self, trainer: "Trainer", tag: str) -> None:
+        model, run, info = trainer.model, trainer.run, trainer.data.info
+        if run is None or not isinstance(model, CanSample):
+            return
+
+        def draw() -> None:
+            c = None
+            if info.num_classes and getattr(model, "conditional", False):
+                c = torch.arange(self.n, device=trainer.device) % info.num_classes
+            if info.kind == "points":
+                x = model.sample(2000, None if c is None else torch.arange(2000, device=trainer.device) % info.num_classes)
+                plot_points(x.float(), run.samples / f"{tag}.png", trainer.data.x_test, title=f"samples ({tag})")
+            elif info.kind == "image":
+                x = model.sample(self.n, c)
+                save_image_grid(x.float(), run.samples / f"{tag}.png", nrow=8, value_range=tuple(info.value_range))
+
+        self._forked(trainer, draw)
+
+    def on_end(self, trainer: "Trainer") -> None:
+        model, run, data = trainer.model, trainer.run, trainer.data
+        if run is None:
+            return
+        self.on_sample(trainer, "final")
+
+        def extra() -> None:
+            info = data.info
+            if info.kind == "image" and isinstance(model, CanEncode):
+                x = data.x_test[:32].to(trainer.device)
+                rec = model.decode(model.encode(x))
+                pairs = torch.stack([x, rec.float()], 1).reshape(-1, *x.shape[1:])  # original, reconstruction
+                save_image_grid(pairs, run.samples / "reconstructions.png", nrow=8, value_range=tuple(info.value_range))
+            if info.kind == "points" and isinstance(model, HasLogProb):
+                lo = data.x_test.min(0).values.tolist()
+                hi = data.x_test.max(0).values.tolist()
+                pad = [0.1 * (h - l) for l, h in zip(lo, hi)]
+                bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+                plot_density(lambda g: model.log_prob(g.to(trainer.device)), bounds, run.plots / "density.png")
+
+        self._forked(trainer, extra)
+        rows = run.metrics()
+        if rows:
+            plot_curves(rows, run.plots / "loss.png", title=f"{type(model).__name__} losses")

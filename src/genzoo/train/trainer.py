@@ -1,0 +1,324 @@
+"""The one trainer: drives any model's players, logs, checkpoints, resumes.
+
+The trainer knows nothing about objectives. Each round it visits the current stage's players
+in order; a player draws a fresh batch, computes its loss, and its optimizer updates its own
+parameters ``repeat`` times, calling ``after_step`` after each update. Losses are summed on
+the device and read only every ``log_every`` rounds (no host sync in the step loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.base import Data, InMemoryLoader
+from ..errors import GenzooError, NonFiniteLoss
+from ..models.base import GenerativeModel, Player
+from .callbacks import Callback, Pictures
+from .checkpoint import RunDir, flatten_optimizer, load_model_state, model_state, save_tensors, unflatten_optimizer
+from .config import TrainConfig
+from .ema import EMA
+from .optim import lr_factor, make_optimizer, player_settings
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu; anything else is checked and returned."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GenzooError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GenzooError("train.device is cuda but no CUDA GPU is available; use --set train.device=auto")
+    return dev
+
+
+class Trainer:
+    """Train ``model`` on ``data`` as configured, writing into ``run`` (optional)."""
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        data: Data,
+        config: TrainConfig | None = None,
+        run: RunDir | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        self.cfg = config or TrainConfig()
+        self.data, self.run = data, run
+        self.device = pick_device(self.cfg.device)
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        if self.cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.model = model.to(self.device)
+        self.callbacks = callbacks if callbacks is not None else [Pictures()]
+        self.loader = InMemoryLoader(
+            data.x_train, data.y_train, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize, device=self.device
+        )
+        self.total = self.cfg.total_steps(self.loader.batches_per_epoch)
+        self.stages = model.stages()
+        self.players: list[Player] = [p for s in self.stages for p in s.players]
+        names = [p.name for p in self.players]
+        if len(set(names)) != len(names):
+            raise RuntimeError(f"player names must be unique, got {names}")
+        unknown = sorted(set(self.cfg.players) - set(names))
+        if unknown:
+            raise GenzooError(f"train.players.{unknown[0]} is not a player of this model; its players are: {', '.join(names)}")
+        self.settings = {p.name: player_settings(self.cfg, p.name, p.optim) for p in self.players}
+        self.opts = {p.name: make_optimizer(p.params, self.settings[p.name], self.device) for p in self.players}
+        self.base_lr = {n: float(s["lr"]) for n, s in self.settings.items()}
+        self.scalers = {
+            p.name: torch.amp.GradScaler(self.device.type) for p in self.players
+        } if self.cfg.precision == "fp16" else {}
+        self.losses = {p.name: (torch.compile(p.loss) if self.cfg.compile else p.loss) for p in self.players}
+        self.ema = EMA(self.model, self.cfg.ema) if self.cfg.ema else None
+        self.step = 0
+        self.elapsed = 0.0
+        self._stop = False
+        self._tb: Any = None
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _stage_at(self, step: int) -> int:
+        end = 0
+        for i, s in enumerate(self.stages):
+            end += s.steps if s.steps is not None else self.total
+            if step < end:
+                return i
+        return len(self.stages) - 1
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.cfg.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _update(self, p: Player, sums: dict[str, Tensor], prefix: str, code: int) -> None:
+        opt = self.opts[p.name]
+        for _ in range(p.repeat):
+            batch = next(self.loader)
+            with self._autocast():
+                out = self.losses[p.name](batch)
+            loss = out["loss"]
+            opt.zero_grad(set_to_none=True)
+            scaler = self.scalers.get(p.name)
+            (scaler.scale(loss) if scaler else loss).backward(inputs=p.params)
+            if self.cfg.grad_clip:
+                if scaler:
+                    scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(p.params, self.cfg.grad_clip, foreach=True)
+            if scaler:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            if p.after_step is not None:
+                p.after_step()
+            for k, v in out.items():
+                key = prefix + k
+                v = v.detach().float()
+                sums[key] = sums[key] + v if key in sums else v.clone()
+            self._bad = torch.where((self._bad < 0) & ~torch.isfinite(loss.detach()), code, self._bad)
+        self._counts[prefix] = self._counts.get(prefix, 0) + p.repeat
+
+    def fit(self, resume: Path | None = None) -> GenerativeModel:
+        """Train to ``total`` rounds (from a checkpoint folder when ``resume`` is given)."""
+        if resume is not None:
+            self._restore(resume)
+        else:
+            torch.manual_seed(self.cfg.seed)
+        self.model.train()
+        self._bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._counts: dict[str, int] = {}
+        sums: dict[str, Tensor] = {}
+        multi = len(self.players) > 1
+        progress, task = self._progress()
+        old_handler = self._install_sigint()
+        t_last, step_last = time.perf_counter(), self.step
+        cfg = self.cfg
+        try:
+            with progress or contextlib.nullcontext():
+                while self.step < self.total and not self._stop:
+                    stage = self.stages[self._stage_at(self.step)]
+                    if cfg.schedule != "constant" or cfg.warmup_steps:
+                        f = lr_factor(cfg, self.step, self.total)
+                        for p in stage.players:
+                            for g in self.opts[p.name].param_groups:
+                                g["lr"] = self.base_lr[p.name] * f
+                    for p in stage.players:
+                        self._update(p, sums, f"{p.name}/" if multi else "", self.step * 64 + self.players.index(p))
+                    if self.ema is not None:
+                        self.ema.update()
+                    self.step += 1
+                    if progress is not None and (self.step % 10 == 0 or self.step == self.total):
+                        progress.update(task, completed=self.step)
+                    if self.step % cfg.log_every == 0 or self.step == self.total:
+                        now = time.perf_counter()
+                        self.elapsed += now - t_last
+                        self._log(sums, (self.step - step_last) / max(now - t_last, 1e-9), progress, task)
+                        sums, self._counts = {}, {}
+                        t_last, step_last = time.perf_counter(), self.step
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < self.total:
+                        self.checkpoint()
+                    if cfg.sample_every and self.step % cfg.sample_every == 0 and self.step < self.total:
+                        for cb in self.callbacks:
+                            cb.on_sample(self, f"step_{self.step:07d}")
+        finally:
+            signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
+            if self._tb:
+                self._tb.close()
+        if sums:  # interrupted between log points
+            self.elapsed += time.perf_counter() - t_last
+            self._log(sums, (self.step - step_last) / max(time.perf_counter() - t_last, 1e-9), None, None)
+        self.checkpoint()
+        if self._stop:
+            return self.model
+        self.model.on_fit_end(self.data)
+        self.save_weights()
+        for cb in self.callbacks:
+            cb.on_end(self)
+        return self.model
+
+    @property
+    def interrupted(self) -> bool:
+        return self._stop
+
+    # -- logging --------------------------------------------------------------------------------
+    def _log(self, sums: dict[str, Tensor], speed: float, progress: Any, task: Any) -> dict[str, Any]:
+        bad = int(self._bad)
+        if bad >= 0:
+            step, idx = divmod(bad, 64)
+            name = self.players[idx].name
+            last = self.run.latest_checkpoint() if self.run else None
+            where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise NonFiniteLoss(
+                f"the loss of player '{name}' became non-finite at step {step + 1}; {where}. "
+                "Lower train.lr, set train.grad_clip, or check the data."
+            )
+        row: dict[str, Any] = {"step": self.step, "epoch": round(self.loader.epoch + self.loader.pos / max(1, self.loader.batches_per_epoch), 3)}
+        for k, v in sums.items():
+            prefix = k.split("/")[0] + "/" if "/" in k else ""
+            row[k] = float(v) / max(1, self._counts.get(prefix, 1))
+        row["steps_per_s"] = round(speed, 2)
+        row["time"] = round(self.elapsed, 2)
+        if self.run is not None:
+            self.run.append_metrics(row)
+            self._tensorboard(row)
+        if progress is not None:
+            shown = "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "epoch", "time", "steps_per_s"))
+            progress.update(task, losses=shown, speed=f"{speed:.0f} it/s")
+        return row
+
+    def _tensorboard(self, row: dict[str, Any]) -> None:
+        if not self.cfg.tensorboard or self.run is None:
+            return
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except Exception:  # tensorboard is an optional extra
+                self._tb = False
+                return
+            self._tb = SummaryWriter(str(self.run.path / "tb"))
+        if self._tb:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, row["step"])
+
+    def _progress(self) -> tuple[Any, Any]:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not self.cfg.progress or not console.is_terminal:
+            return None, None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"), console=console, refresh_per_second=4,
+        )
+        task = progress.add_task(type(self.model).__name__, total=self.total, completed=self.step, losses="", speed="")
+        return progress, task
+
+    def _install_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop:  # second Ctrl-C: give up immediately
+                raise KeyboardInterrupt
+            self._stop = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    # -- state ----------------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in model_state(self.model).items()}
+        meta: dict[str, Any] = {"step": self.step, "elapsed": self.elapsed, "optim": {}, "scalers": {}}
+        for name, opt in self.opts.items():
+            t, rest = flatten_optimizer(f"optim.{name}", opt)
+            tensors.update(t)
+            meta["optim"][name] = rest
+        for name, sc in self.scalers.items():
+            meta["scalers"][name] = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in sc.state_dict().items()}
+        if self.ema is not None:
+            tensors.update({f"ema.{n}": s for n, s in zip(self.ema.names, self.ema.shadow)})
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        ls = self.loader.state_dict()
+        tensors["loader.generator"], tensors["loader.perm"] = ls["generator"], ls["perm"]
+        meta["loader"] = {"epoch": ls["epoch"], "pos": ls["pos"]}
+        return tensors, meta
+
+    def checkpoint(self) -> Path | None:
+        if self.run is None:
+            return None
+        if int(self._bad) >= 0:  # never save poisoned weights as a good checkpoint
+            return None
+        tensors, meta = self.state()
+        path = self.run.save_checkpoint(self.step, tensors, meta, self.cfg.keep_checkpoints)
+        self.save_weights()
+        return path
+
+    def save_weights(self) -> None:
+        if self.run is None:
+            return
+        save_tensors(self.run.weights_path, model_state(self.model))
+        if self.ema is not None:
+            save_tensors(self.run.ema_path, self.ema.state_dict())
+
+    def _restore(self, ckpt: Path) -> None:
+        tensors, meta = RunDir.load_checkpoint(ckpt)
+        model_t = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        load_model_state(self.model, model_t, ckpt / "state.safetensors")
+        try:
+            for name, opt in self.opts.items():
+                opt.load_state_dict(unflatten_optimizer(f"optim.{name}", tensors, meta["optim"][name]))
+            for name, sc in self.scalers.items():
+                sc.load_state_dict(meta["scalers"][name])
+            if self.ema is not None:
+                self.ema.load_shadow({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+            torch.set_rng_state(tensors["rng.cpu"])
+            if "rng.cuda" in tensors and self.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+            self.loader.load_state_dict({**meta["loader"], "generator": tensors["loader.generator"], "perm": tensors["loader.perm"]})
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise GenzooError(f"checkpoint {ckpt} does not match this run's configuration ({e}); resume with the run's own settings") from None
+        self.step = int(meta["step"])
+        self.elapsed = float(meta.get("elapsed", 0.0))
+        if self.step > self.total:
+            raise GenzooError(f"the checkpoint is at step {self.step}, beyond the requested {self.total}; pass a larger --steps")

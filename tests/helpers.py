@@ -1,0 +1,49 @@
+"""Small shared builders for the tests (not fixtures, so any test module can import them)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from genzoo.data.base import Data, DataInfo
+
+
+def mixture_2d(n_train: int = 512, n_test: int = 256, seed: int = 0) -> Data:
+    """Four well-separated 2-D Gaussians: a tiny dataset every model can fit in seconds."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]])
+
+    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, 4, (n,), generator=g)
+        return centers[y] + 0.1 * torch.randn(n, 2, generator=g), y
+
+    xtr, ytr = draw(n_train)
+    xte, yte = draw(n_test)
+    info = DataInfo("mixture4", (2,), kind="points", value_range=(-3.0, 3.0), num_classes=4,
+                    extras={"centers": centers.tolist(), "std": 0.1})
+    return Data(xtr, xte, info, ytr, yte)
+
+
+def tiny_images(n_train: int = 256, n_test: int = 64, seed: int = 0, side: int = 8) -> Data:
+    """Binary-ish bar images (horizontal or vertical stripes) of shape (1, side, side)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, 2, (n,), generator=g)
+        pos = torch.randint(0, side, (n,), generator=g)
+        x = torch.zeros(n, 1, side, side)
+        for i in range(n):
+            if y[i] == 0:
+                x[i, 0, pos[i], :] = 1.0
+            else:
+                x[i, 0, :, pos[i]] = 1.0
+        return x, y
+
+    xtr, ytr = draw(n_train)
+    xte, yte = draw(n_test)
+    return Data(xtr, xte, DataInfo("bars", (1, side, side), num_classes=2, levels=2), ytr, yte)
+
+
+def close(a: float, b: float, tol: float) -> bool:
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol
