@@ -1,7 +1,18 @@
-"""Model families; importing this package registers every model."""
+"""Model families, one module per family; importing this package registers every model.
+
+A new family is one new file in this folder whose factories carry ``@MODELS.register``;
+it is imported here automatically.
+"""
+
+import importlib
+import pkgutil
 
 from .base import CanEncode, CanSample, GenerativeModel, HasLogProb, HasNLLBound, Player, Stage
-from . import autoencoders  # noqa: F401  (registers ae, vae)
-from .autoencoders import AE, VAE
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _mod != "base" and not _mod.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod}")
+
+from .autoencoders import AE, VAE  # noqa: E402
 
 __all__ = ["GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "HasLogProb", "HasNLLBound", "AE", "VAE"]
