@@ -76,17 +76,20 @@ def test_importance_sampled_nll_tightens_with_k() -> None:
     torch.manual_seed(0)
     data = tiny_images()
     model = genzoo.build("vae", data.info, latent_dim=4, hidden=(32,))
+    with torch.no_grad():  # a deliberately poor, wide posterior leaves a large gap for k to close
+        model.encoder[-1].bias[4:] += 2.0
+        model.decoder[-1].weight.mul_(4.0)
     x = data.x_test[:16]
     torch.manual_seed(1)
     n1 = torch.stack([model.nll_bound(x, k=1) for _ in range(200)]).mean(0)
     model.eval()
     with torch.no_grad():
         neg_elbo = torch.stack([-(lambda t: t[0] - t[1])(model.elbo_terms(x)) for _ in range(200)]).mean(0)
-    assert torch.allclose(n1, neg_elbo, rtol=0.01, atol=0.3)
-    n10 = torch.stack([model.nll_bound(x, k=10) for _ in range(20)]).mean(0)
-    n200 = model.nll_bound(x, k=200, max_rows=500)  # exercises chunking (16 * 200 > 500)
-    assert (n10 <= n1 + 0.05).all() and (n200 <= n10 + 0.05).all()
-    assert (n200 < n1 - 0.1).all()  # an untrained posterior leaves a real gap to close
+    assert abs(float(n1.mean() - neg_elbo.mean())) < 1.5  # same estimator: agree within Monte Carlo error
+    n10 = torch.stack([model.nll_bound(x, k=10) for _ in range(50)]).mean(0)
+    n200 = torch.stack([model.nll_bound(x, k=200, max_rows=500) for _ in range(5)]).mean(0)  # chunked: 16*200 > 500
+    # expectations over the batch: the estimate tightens monotonically in k
+    assert n10.mean() < n1.mean() - 0.5 and n200.mean() < n10.mean() - 0.2, (n1.mean(), n10.mean(), n200.mean())
 
 
 # -- the contract, for every registered model ---------------------------------------------------
@@ -138,8 +141,8 @@ def test_model_fits_a_tiny_dataset(name: str) -> None:
     """2-D models must put most samples on the mixture's modes; image-only ones lower their loss."""
     data = _data_for(name)
     torch.manual_seed(0)
-    model = genzoo.build(name, data.info)
-    fit = MODELS.meta(name).get("tiny_fit", {})
+    fit = dict(MODELS.meta(name).get("tiny_fit", {}))
+    model = genzoo.build(name, data.info, **fit.pop("model", {}))
     cfg = TrainConfig(**{"steps": 300, "batch_size": 128, "lr": 3e-3, "progress": False, "log_every": 50, **fit})
     t = Trainer(model, data, cfg, run=None, callbacks=[])
     rows: list[dict] = []

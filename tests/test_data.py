@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -16,8 +15,11 @@ import torch
 
 from genzoo.data import DATASETS, InMemoryLoader, load_data, toy_log_density
 from genzoo.data import idx as idx_mod
+from genzoo.data.mnist import BINARIZED_TEST_SEED, binarize_once
 from genzoo.data.idx import STAMP_NAME, IdxDataset, IdxFile, load_idx_dataset, parse_idx, write_idx
 from genzoo.errors import GenzooError
+
+REAL_DOWNLOAD = idx_mod._download  # kept before the autouse fixture replaces it
 
 # --------------------------------------------------------------------------- helpers
 
@@ -230,6 +232,29 @@ def test_download_checks_and_falls_back_to_next_mirror(monkeypatch, isolated_env
     assert not any(folder.iterdir())
 
 
+def test_real_download_code_over_localhost(tmp_path, monkeypatch, isolated_env):
+    """The urllib download path end to end, against a local HTTP server (no internet)."""
+    import functools
+    import http.server
+    import threading
+
+    arrays = _tiny_arrays()
+    _write(tmp_path / "served", arrays, level=9)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        spec = _spec(arrays, checks="md5", mirrors=(url + "missing/", url))  # first mirror answers 404
+        monkeypatch.setattr(idx_mod, "_download", REAL_DOWNLOAD)
+        assert _same(load_idx_dataset(spec), arrays)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (isolated_env / "genzoo" / "tiny" / "t10k-labels-idx1-ubyte.gz").is_file()
+
+
 # --------------------------------------------------------------------------- real MNIST (when present)
 
 
@@ -265,11 +290,14 @@ def test_mnist(mnist_data):
 
 @needs_mnist
 def test_binarized_mnist(mnist_data):
+    torch.manual_seed(12345)  # the fixed test binarization must not depend on the global RNG
     a = load_data("binarized-mnist", root=str(SHARED), download=False)
-    b = load_data("binarized-mnist", root=str(SHARED), download=False)
     assert a.info.binarize == "dynamic" and a.info.levels == 2
-    assert torch.equal(a.x_test, b.x_test)
-    assert set(a.x_test.unique().tolist()) == {0.0, 1.0}
+    # Same test set as a second, independent load would give: the documented fixed-seed draw
+    # applied to the MNIST test intensities (loaded separately by the fixture).
+    torch.manual_seed(54321)
+    assert torch.equal(a.x_test, binarize_once(mnist_data.x_test, BINARIZED_TEST_SEED))
+    assert bool(((a.x_test == 0) | (a.x_test == 1)).all()) and 0 < float(a.x_test.mean()) < 1
     # The fixed draw is a Bernoulli sample of the intensities, not a threshold.
     assert abs(float(a.x_test.mean()) - float(mnist_data.x_test.mean())) < 0.002
     assert not torch.equal(a.x_test, (mnist_data.x_test > 0.5).float())
@@ -279,12 +307,14 @@ def test_binarized_mnist(mnist_data):
     x, ids = a.x_train[:64], torch.arange(64)
     loader = InMemoryLoader(x, ids, batch_size=64, seed=1, binarize=a.info.binarize)
     draws = []
-    for _ in range(100):
+    for _ in range(60):
         batch = next(loader)
         draws.append(batch.x[batch.c.argsort()])
-    assert all(set(d.unique().tolist()) <= {0.0, 1.0} for d in draws)
+    draws = torch.stack(draws)  # (epochs, 64, 1, 28, 28)
+    assert bool(((draws == 0) | (draws == 1)).all())
     assert not torch.equal(draws[0], draws[1])
-    assert float((torch.stack(draws).mean(0) - x).abs().mean()) < 0.03
+    # Averaged over epochs the draws approach the intensities (std of the mean <= 0.065).
+    assert float((draws.mean(0) - x).abs().mean()) < 0.04
 
 
 # --------------------------------------------------------------------------- toy sets
@@ -309,7 +339,7 @@ def test_toy_sets(name):
     assert torch.equal(d.x_train, again.x_train) and not torch.equal(d.x_train, other.x_train)
 
 
-@pytest.mark.parametrize("name, k, std", [("8gaussians", 8, 0.02), ("25gaussians", 25, 0.05)])
+@pytest.mark.parametrize("name, k, std", [("8gaussians", 8, 0.01), ("25gaussians", 25, 0.05)])
 def test_mixture_structure(name, k, std):
     d = load_data(name, n_train=2000, n_test=500)
     centers = torch.tensor(d.info.extras["centers"], dtype=torch.float32)
@@ -319,7 +349,7 @@ def test_mixture_structure(name, k, std):
     assert float((dist < 4).float().mean()) > 0.998 and float(dist.max()) < 6
     assert torch.equal(torch.cdist(x, centers).argmin(1), y)  # every point's nearest centre is its label
     if name == "8gaussians":
-        assert torch.allclose(centers.norm(dim=1), torch.full((8,), 2.0))
+        assert torch.allclose(centers.norm(dim=1), torch.full((8,), 1.0))
     else:
         assert sorted(set(centers.flatten().tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
 
@@ -334,7 +364,7 @@ def test_mixture_log_density_is_exact(name):
         torch.distributions.Independent(torch.distributions.Normal(centers, std), 1),
     )
     pts = torch.cat([d.x_train.double(), torch.randn(50, 2, dtype=torch.float64) * 3])
-    torch.testing.assert_close(toy_log_density(d.info, pts), mix.log_prob(pts))
+    assert torch.allclose(toy_log_density(d.info, pts), mix.log_prob(pts), rtol=1e-9, atol=1e-9)
     assert toy_log_density(d.info, pts.reshape(10, 15, 2)).shape == (10, 15)
 
 
@@ -445,9 +475,8 @@ def test_npz_layouts(tmp_path):
     np.savez(tmp_path / "pts.npz", x=x, y=np.arange(50) % 3)
     d = load_data(f"npz:{tmp_path / 'pts.npz'}", test_fraction=0.2)
     assert d.info.kind == "points" and d.x_train.shape == (40, 2) and d.x_test.shape == (10, 2)
-    assert d.info.num_classes == 3 and d.info.value_range == (float(x.min()), float(x.max())) or math.isclose(
-        d.info.value_range[0], x.min(), rel_tol=1e-6
-    )
+    assert d.info.num_classes == 3
+    assert d.info.value_range == (float(np.float32(x.min())), float(np.float32(x.max())))
     # Rows stay paired with their labels through the split.
     both_x, both_y = torch.cat([d.x_train, d.x_test]), torch.cat([d.y_train, d.y_test])
     for row, label in zip(both_x, both_y):

@@ -200,7 +200,9 @@ def info(run: Path = typer.Argument(..., help="Run folder.")) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
+            return rc
     except GenzooError as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False)
         return 2
@@ -212,13 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except Exception as e:  # click usage errors and friends
-        import click
-
-        if isinstance(e, click.exceptions.UsageError):
-            err_console.print(f"[red]error:[/red] {e.format_message()}", highlight=False)
+    except Exception as e:  # click's usage errors (vendored inside newer typer), matched by their API
+        message = getattr(e, "format_message", None)
+        if callable(message) and hasattr(e, "exit_code"):
+            err_console.print(f"[red]error:[/red] {message()}", highlight=False)
             return 2
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 130
         raise
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import tempfile
 import types
 import typing
@@ -21,6 +22,7 @@ import yaml
 from .errors import GenzooError
 
 _MISSING = inspect.Parameter.empty
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def fields_of(fn: Callable[..., Any], skip: int = 0) -> dict[str, tuple[Any, Any]]:
@@ -175,6 +177,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 as a string
         node = out
         for k in keys[:-1]:
             node = node.setdefault(k, {})

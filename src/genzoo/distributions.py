@@ -135,3 +135,183 @@ class StandardNormal(Prior):
 
     def kl_from_normal(self, mu: Tensor, logvar: Tensor, z: Tensor | None = None) -> Tensor:
         return kl_normal_normal(mu, logvar)
+
+
+@LIKELIHOODS.register("discretized_logistic")
+class DiscretizedLogistic(Likelihood):
+    r"""Per-value logistic discretized into ``levels`` equal bins of [0, 1] (Salimans et al. 2017).
+
+    The decoder outputs a location μ and a log-scale log s per value. With bin width
+    Δ = 1/(levels-1) and data on the grid x ∈ {0, Δ, ..., 1}:
+
+    .. math::
+        P(x) = σ\big((x + Δ/2 - μ)/s\big) - σ\big((x - Δ/2 - μ)/s\big),
+
+    except that the lowest bin extends to -∞ and the highest to +∞, so the probabilities of
+    the ``levels`` values sum to exactly 1 (the CDF telescopes).
+
+    Args:
+        levels: number of discrete values per pixel (256 for 8-bit images).
+
+    References:
+        Salimans, Karpathy, Chen & Kingma, "PixelCNN++", ICLR 2017.
+    """
+
+    n_params = 2
+
+    def __init__(self, levels: int = 256) -> None:
+        super().__init__()
+        if levels < 2:
+            raise ValueError(f"a discretized likelihood needs at least 2 levels, got {levels}")
+        self.levels = levels
+
+    def _loc_logscale(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        mu, log_s = params.chunk(2, dim=1)
+        return mu, log_s.clamp(-7.0, 5.0)
+
+    def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
+        mu, log_s = self._loc_logscale(params)
+        x = x.reshape(mu.shape)
+        half = 0.5 / (self.levels - 1)
+        inv_s = torch.exp(-log_s)
+        hi, lo = (x + half - mu) * inv_s, (x - half - mu) * inv_s
+        log_cdf_hi = -F.softplus(-hi)  # log σ(hi): the lowest bin's mass
+        log_sf_lo = -F.softplus(lo)  # log(1 - σ(lo)): the highest bin's mass
+        delta = torch.sigmoid(hi) - torch.sigmoid(lo)
+        # far in a tail the difference underflows: use density at the centre times the bin width
+        mid = (x - mu) * inv_s
+        log_pdf_mid = mid - log_s - 2 * F.softplus(mid) + math.log(2 * half)
+        log_mid = torch.where(delta > 1e-5, torch.log(delta.clamp_min(1e-12)), log_pdf_mid)
+        out = torch.where(x < half, log_cdf_hi, torch.where(x > 1 - half, log_sf_lo, log_mid))
+        return out.flatten(1).sum(1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return self._loc_logscale(params)[0].clamp(0.0, 1.0)
+
+    def sample(self, params: Tensor) -> Tensor:
+        mu, log_s = self._loc_logscale(params)
+        u = torch.rand_like(mu).clamp(1e-5, 1 - 1e-5)
+        x = mu + log_s.exp() * (torch.log(u) - torch.log1p(-u))
+        return (x.clamp(0, 1) * (self.levels - 1)).round() / (self.levels - 1)
+
+
+@PRIORS.register("mog")
+class MixturePrior(Prior):
+    r"""Learnable mixture of ``n_components`` diagonal Gaussians, p(z) = Σ_k π_k N(z; μ_k, σ_k²).
+
+    Means start spread as N(0, I) draws, so the components are distinct from the first step.
+    """
+
+    def __init__(self, dim: int, n_components: int = 10) -> None:
+        super().__init__(dim)
+        self.means = nn.Parameter(torch.randn(n_components, dim))
+        self.logvars = nn.Parameter(torch.zeros(n_components, dim))
+        self.logits = nn.Parameter(torch.zeros(n_components))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        comp = log_normal_diag(z.unsqueeze(-2), self.means, self.logvars)  # (..., K)
+        return torch.logsumexp(comp + F.log_softmax(self.logits, -1), -1)
+
+    def sample(self, n: int) -> Tensor:
+        k = torch.multinomial(F.softmax(self.logits, -1), n, replacement=True)  # (n,)
+        return self.means[k] + torch.randn(n, self.dim, device=self.means.device, dtype=self.means.dtype) * (0.5 * self.logvars[k]).exp()
+
+
+@PRIORS.register("vamp")
+class VampPrior(Prior):
+    r"""VampPrior: p(z) = (1/K) Σ_k q(z | u_k), a mixture of the posteriors of K learned pseudo-inputs.
+
+    The prior calls the owning VAE's posterior network, which it receives through
+    :meth:`bind` (a plain attribute, not a submodule, so the encoder's weights are stored
+    once, under the VAE).
+
+    Args:
+        dim: latent size.
+        data_shape: shape of one pseudo-input (the data's shape).
+        n_pseudo: number of pseudo-inputs K.
+        init: optional ``(n, *data_shape)`` data to initialise the pseudo-inputs from.
+
+    References:
+        Tomczak & Welling, "VAE with a VampPrior", AISTATS 2018.
+    """
+
+    def __init__(self, dim: int, data_shape: tuple[int, ...], n_pseudo: int = 500) -> None:
+        super().__init__(dim)
+        # small random pseudo-inputs around the middle of [0, 1], as in the paper's N(0, 0.01) init
+        self.pseudo = nn.Parameter(0.5 + 0.1 * torch.randn(n_pseudo, *data_shape))
+        self._posterior = None
+
+    def bind(self, posterior) -> None:  # type: ignore[no-untyped-def]
+        """Use ``posterior(x) -> (mu, logvar)`` (the VAE's encoder) for the components."""
+        self.__dict__["_posterior"] = posterior
+
+    def components(self) -> tuple[Tensor, Tensor]:
+        if self._posterior is None:
+            raise RuntimeError("VampPrior.bind(posterior) must be called before use")
+        return self._posterior(self.pseudo)  # (K, d) each
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        mu, logvar = self.components()
+        comp = log_normal_diag(z.unsqueeze(-2), mu, logvar)  # (..., K)
+        return torch.logsumexp(comp, -1) - math.log(mu.shape[0])
+
+    def sample(self, n: int) -> Tensor:
+        mu, logvar = self.components()
+        k = torch.randint(0, mu.shape[0], (n,), device=mu.device)
+        return mu[k] + torch.randn(n, self.dim, device=mu.device, dtype=mu.dtype) * (0.5 * logvar[k]).exp()
+
+
+@PRIORS.register("flow")
+class FlowPrior(Prior):
+    r"""p(z) = N(f(z); 0, I) |det ∂f/∂z| with f a RealNVP coupling flow in latent space.
+
+    References:
+        Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
+    """
+
+    def __init__(self, dim: int, n_layers: int = 4, hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__(dim)
+        from .nets.coupling import CouplingFlow
+
+        self.flow = CouplingFlow(dim, n_layers, hidden)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        shape = z.shape[:-1]
+        u, logdet = self.flow(z.reshape(-1, self.dim))
+        return (log_standard_normal(u) + logdet).reshape(shape)
+
+    def sample(self, n: int) -> Tensor:
+        ref = next(self.flow.parameters())
+        return self.flow.inverse(torch.randn(n, self.dim, device=ref.device, dtype=ref.dtype))
+
+
+def gumbel_softmax(logits: Tensor, tau: float | Tensor) -> Tensor:
+    r"""A relaxed one-hot sample softmax((logits + g) / τ), g ~ Gumbel(0, 1), along the last dim.
+
+    As τ → 0 the samples approach one-hot draws from Categorical(softmax(logits)).
+
+    References:
+        Jang, Gu & Poole, "Categorical Reparameterization with Gumbel-Softmax", ICLR 2017.
+        Maddison, Mnih & Teh, "The Concrete Distribution", ICLR 2017.
+    """
+    u = torch.rand_like(logits).clamp(1e-10, 1 - 1e-7)
+    return torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+
+
+@PRIORS.register("uniform_categorical")
+class UniformCategorical(Prior):
+    """``n`` independent uniform categoricals over ``k`` values, as flat one-hot ``(B, n*k)`` vectors."""
+
+    def __init__(self, n: int, k: int) -> None:
+        super().__init__(n * k)
+        self.n, self.k = n, k
+        self.register_buffer("_device_marker", torch.zeros(()), persistent=False)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        # every one-hot configuration has the same mass k^-n
+        return torch.full(z.shape[:-1], -self.n * math.log(self.k), device=z.device, dtype=z.dtype)
+
+    def sample(self, n: int) -> Tensor:
+        ref = self._device_marker
+        idx = torch.randint(0, self.k, (n, self.n), device=ref.device)
+        return F.one_hot(idx, self.k).to(ref.dtype).flatten(1)

@@ -6,9 +6,13 @@ set: 4x4 blocks of a 32x32 bitmap counted, so every pixel is an integer 0..16 (1
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
 
@@ -16,6 +20,27 @@ from .base import Data, DataInfo
 #: contiguous tail rather than a random draw keeps the split identical across numpy/torch
 #: versions; the tail still holds 27-33 examples of every digit.
 TEST_SIZE = 297
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The ``(1797, 64)`` pixel counts and ``(1797,)`` labels bundled with scikit-learn.
+
+    Reads scikit-learn's ``datasets/data/digits.csv.gz`` (what ``load_digits`` reads) without
+    importing scikit-learn, which takes seconds; falls back to ``load_digits`` if the file
+    has moved.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise GenzooError("the digits dataset needs scikit-learn; install it with: pip install scikit-learn")
+    for location in spec.submodule_search_locations or []:
+        path = Path(location) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")  # (1797, 65): 64 pixels, then the label
+            return table[:, :-1], table[:, -1]
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.data, bunch.target
 
 
 @DATASETS.register("digits", help="scikit-learn 8x8 digits (1500 train / 297 test, 17 levels), bundled")
@@ -30,11 +55,9 @@ def digits() -> Data:
         >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
         ((1500, 1, 8, 8), (297, 1, 8, 8))
     """
-    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
-
-    bunch = load_digits()
-    x = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)  # (N, 1, 8, 8)
-    y = torch.from_numpy(bunch.target.astype(np.int64))
+    pixels, target = _read_digits()
+    x = torch.from_numpy((pixels / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)  # (N, 1, 8, 8)
+    y = torch.from_numpy(target.astype(np.int64))
     info = DataInfo(
         name="digits",
         shape=(1, 8, 8),

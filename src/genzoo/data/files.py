@@ -245,7 +245,7 @@ def _load_numpy(path: str, kind: str):
     try:
         return np.load(file, allow_pickle=False)  # never unpickle user files
     except ValueError as e:
-        if "allow_pickle" in str(e):
+        if "Object arrays" in str(e):
             raise GenzooError(f"{file} holds an array of dtype object; save plain numeric arrays") from None
         raise GenzooError(f"cannot read {file} as a .{kind} file ({e}); save it with numpy.save / numpy.savez") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:

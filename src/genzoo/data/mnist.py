@@ -106,14 +106,10 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 KMNIST_CLASSES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 
 
-def load_idx_images(
-    spec: IdxDataset,
-    root: str | None = None,
-    download: bool = True,
-    num_classes: int = 10,
-    extras: dict | None = None,
-) -> Data:
-    """A labelled 8-bit image dataset of four IDX files as float images in [0, 1].
+def idx_image_tensors(
+    spec: IdxDataset, root: str | None = None, download: bool = True, num_classes: int = 10
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four IDX files of ``spec`` as ``(x_train, y_train, x_test, y_test)`` tensors.
 
     Args:
         spec: files, checks and mirrors; ``spec.files`` are train images, train labels, test
@@ -121,10 +117,9 @@ def load_idx_images(
         root: folder searched first for ``root/<spec.name>/``.
         download: whether to download the files when found nowhere.
         num_classes: labels must lie in ``0 .. num_classes - 1``.
-        extras: stored in ``DataInfo.extras`` (e.g. class names).
 
     Returns:
-        Images ``(N, 1, H, W)`` float32 in [0, 1] (pixel / 255), labels int64.
+        Images ``(N, 1, H, W)`` float32 in [0, 1] (pixel / 255) and int64 labels.
     """
     x_train, y_train, x_test, y_test = load_idx_dataset(spec, root=root, download=download)
     for split, y in (("train", y_train), ("test", y_test)):
@@ -141,16 +136,22 @@ def load_idx_images(
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
 
+    return images(x_train), labels(y_train), images(x_test), labels(y_test)
+
+
+def load_idx_images(spec: IdxDataset, root: str | None = None, download: bool = True, extras: dict | None = None) -> Data:
+    """A 10-class 8-bit image dataset stored as IDX files (see :func:`idx_image_tensors`)."""
+    x_train, y_train, x_test, y_test = idx_image_tensors(spec, root, download)
     info = DataInfo(
         name=spec.name,
-        shape=(1, *x_train.shape[1:]),
+        shape=tuple(x_train.shape[1:]),
         kind="image",
         value_range=(0.0, 1.0),
-        num_classes=num_classes,
+        num_classes=10,
         levels=256,
         extras=dict(extras or {}),
     )
-    return Data(images(x_train), images(x_test), info, labels(y_train), labels(y_test))
+    return Data(x_train, x_test, info, y_train, y_test)
 
 
 @DATASETS.register("mnist", help="MNIST handwritten digits, 28x28 grayscale, 60k/10k (IDX files, downloaded if absent)")
@@ -200,7 +201,7 @@ def binarize_once(x: torch.Tensor, seed: int = BINARIZED_TEST_SEED) -> torch.Ten
 
 @DATASETS.register("binarized-mnist", help="MNIST with dynamic binarization for training and a fixed binarized test set")
 def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
-    """Binarized MNIST under the protocol of DESIGN §8 (as in Burda et al. 2016, IWAE).
+    """Binarized MNIST under the evaluation protocol of DESIGN §8.
 
     Training examples stay intensities in [0, 1] with ``info.binarize = "dynamic"``: the
     :class:`~genzoo.data.base.InMemoryLoader` draws a fresh Bernoulli sample per batch. The
@@ -211,10 +212,10 @@ def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
         root: data folder searched first (its ``mnist/`` sub-folder: the MNIST files).
         download: download the MNIST files into the cache folder when they are found nowhere.
     """
-    data = load_idx_images(MNIST, root, download)
+    x_train, y_train, x_test, y_test = idx_image_tensors(MNIST, root, download)
     info = DataInfo(
         name="binarized-mnist",
-        shape=data.info.shape,
+        shape=tuple(x_train.shape[1:]),
         kind="image",
         value_range=(0.0, 1.0),
         num_classes=10,
@@ -222,4 +223,4 @@ def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
         levels=2,
         extras={"test_binarization_seed": BINARIZED_TEST_SEED},
     )
-    return Data(data.x_train, binarize_once(data.x_test), info, data.y_train, data.y_test)
+    return Data(x_train, binarize_once(x_test), info, y_train, y_test)

@@ -72,15 +72,14 @@ def _mixture(name: str, centers: Tensor, std: float, n_train: int, n_test: int, 
     return _make(name, x, n_train, labels, len(centers), extras)
 
 
-@DATASETS.register("8gaussians", help="ring of 8 Gaussians (radius 2, std 0.02), mode-collapse benchmark")
+@DATASETS.register("8gaussians", help="ring of 8 Gaussians (radius 1, std 0.01: PacGAN's 2D-ring), mode-collapse benchmark")
 def eight_gaussians(
-    n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, radius: float = 2.0, std: float = 0.02
+    n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, radius: float = 1.0, std: float = 0.01
 ) -> Data:
     """Eight equal Gaussians with means ``radius * (cos 2πk/8, sin 2πk/8)``, ``k = 0..7``.
 
-    Defaults follow Metz et al. 2017 (radius 2, std 0.02); ``radius=1, std=0.01`` gives the
-    2D-ring of VEEGAN / PacGAN (Lin et al. 2018), whose "high-quality sample" rule is a
-    distance of at most 3 std from a centre.
+    Defaults follow PacGAN's 2D-ring (Lin et al. 2018, whose "high-quality sample" rule is a
+    distance of at most 3 std from a centre); ``radius=2, std=0.02`` gives Metz et al. 2017's.
 
     Args:
         n_train: number of training points.

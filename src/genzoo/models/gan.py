@@ -1,0 +1,384 @@
+"""Generative adversarial networks: one objective, one table of losses.
+
+A :class:`GAN` wraps a generator G: z -> x and a critic D: x -> score. Training is two
+players: ``critic`` (updated ``n_critic`` times per round, weights clipped after each update
+for the original WGAN) and ``generator``. What the two players minimise comes from
+:data:`LOSSES`, a table of ``(critic loss, generator loss)`` pairs over raw critic scores of
+real (r) and generated (f) examples:
+
+==================  =======================================  ==========================
+loss                critic minimises                          generator minimises
+==================  =======================================  ==========================
+minimax             softplus(-r) + softplus(f)                -softplus(f) = log(1 - D)
+non_saturating      softplus(-r) + softplus(f)                softplus(-f) = -log D
+fgan (divergence)   -(E g_f(r) - E f*(g_f(f)))                -E f*(g_f(f)) or -E g_f(f)
+wasserstein         E f - E r  (+ clipping or λ·GP)           -E f
+least_squares       ½(r - 1)² + ½ f²                          ½(f - 1)²
+hinge               relu(1 - r) + relu(1 + f)                 -E f
+energy (EBGAN)      r + relu(m - f)  (r, f: energies)         f (+ pull-away term)
+==================  =======================================  ==========================
+
+Conditioning (cGAN) appends a one-hot label to z and to the critic's input (as constant
+feature maps for images). EBGAN, BEGAN and InfoGAN reuse this objective through small
+subclasses in :mod:`genzoo.models.gan_variants`.
+
+References:
+    Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
+    Radford, Metz & Chintala, "DCGAN", ICLR 2016.
+    Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014.
+    Nowozin, Cseke & Tomioka, "f-GAN", NeurIPS 2016.
+    Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017.
+    Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
+    Mao et al., "Least Squares Generative Adversarial Networks", ICCV 2017.
+    Lim & Ye, "Geometric GAN", 2017; Miyato et al., "Spectral Normalization for GANs", ICLR 2018 (hinge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.base import Batch, DataInfo
+from ..divergences import F_DIVERGENCES, f_divergence_bound
+from ..errors import GenzooError
+from ..nets.conv import DCGANDiscriminator, DCGANGenerator
+from ..nets.mlp import MLP
+from ..registry import MODELS
+from .base import GenerativeModel, Player
+
+# -- the loss table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A pair of losses over raw critic scores ``(B,)``.
+
+    Attributes:
+        name: table key.
+        critic: ``(real, fake) -> {"loss": ..., other scalars to log}``.
+        generator: ``fake -> scalar`` to minimise.
+    """
+
+    name: str
+    critic: Callable[[Tensor, Tensor], dict[str, Tensor]]
+    generator: Callable[[Tensor], Tensor]
+
+
+def _bce_critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
+    # -log D(x) - log(1 - D(G(z))) with D = sigmoid(score), in the stable softplus form
+    loss = F.softplus(-r).mean() + F.softplus(f).mean()
+    return {"loss": loss, "d_real": torch.sigmoid(r).mean(), "d_fake": torch.sigmoid(f).mean()}
+
+
+def _wasserstein_critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
+    wdist = r.mean() - f.mean()
+    return {"loss": -wdist, "wdist": wdist}
+
+
+def _fgan(divergence: str, generator: str = "alternative") -> AdversarialLoss:
+    if divergence not in F_DIVERGENCES:
+        raise GenzooError(f"unknown f-divergence '{divergence}'; choose one of: {', '.join(F_DIVERGENCES)}")
+    div = F_DIVERGENCES[divergence]
+
+    def critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
+        bound = f_divergence_bound(div, r, f)
+        return {"loss": -bound, "fdiv": bound}
+
+    if generator == "saddle":  # min_G of the bound itself (Nowozin et al. eq. 6)
+        gen = lambda f: -div.conjugate_at(f).mean()  # noqa: E731
+    else:  # the "alternative" update of §3.2: max_G E_Q[g_f(V(G(z)))], stronger early gradients
+        gen = lambda f: -div.activation(f).mean()  # noqa: E731
+    return AdversarialLoss(f"fgan_{divergence}", critic, gen)
+
+
+def _energy(margin: float = 1.0) -> AdversarialLoss:
+    def critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
+        return {"loss": r.mean() + F.relu(margin - f).mean(), "energy_real": r.mean(), "energy_fake": f.mean()}
+
+    return AdversarialLoss("energy", critic, lambda f: f.mean())
+
+
+LOSSES: dict[str, Callable[..., AdversarialLoss]] = {
+    "minimax": lambda: AdversarialLoss("minimax", _bce_critic, lambda f: -F.softplus(f).mean()),
+    "non_saturating": lambda: AdversarialLoss("non_saturating", _bce_critic, lambda f: F.softplus(-f).mean()),
+    "fgan": _fgan,
+    "wasserstein": lambda: AdversarialLoss("wasserstein", _wasserstein_critic, lambda f: -f.mean()),
+    "least_squares": lambda: AdversarialLoss(
+        "least_squares", lambda r, f: {"loss": 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean()},
+        lambda f: 0.5 * ((f - 1) ** 2).mean()),
+    "hinge": lambda: AdversarialLoss(
+        "hinge", lambda r, f: {"loss": F.relu(1 - r).mean() + F.relu(1 + f).mean()}, lambda f: -f.mean()),
+    "energy": _energy,
+}
+
+
+def adversarial_loss(name: str, **options: Any) -> AdversarialLoss:
+    """Build loss ``name`` of :data:`LOSSES` (``fgan`` takes ``divergence=``, ``energy`` ``margin=``)."""
+    if name not in LOSSES:
+        raise GenzooError(f"unknown adversarial loss '{name}'; choose one of: {', '.join(LOSSES)}")
+    return LOSSES[name](**options)
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    r"""WGAN-GP's penalty E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²] on random interpolates x̂ = εx + (1-ε)x̃.
+
+    Args:
+        critic: ``x -> (B,)`` scores.
+        real: ``(B, ...)`` data; ``fake``: generated examples of the same shape.
+
+    References:
+        Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1.
+    """
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def one_hot(c: Tensor, num_classes: int, like: Tensor) -> Tensor:
+    """Labels ``(B,)`` (or already one-hot/soft ``(B, K)``) as float ``(B, K)`` on ``like``'s device."""
+    if c.dim() == 2:
+        return c.to(device=like.device, dtype=like.dtype)
+    return F.one_hot(c.long(), num_classes).to(device=like.device, dtype=like.dtype)
+
+
+def _append_labels(x: Tensor, y: Tensor) -> Tensor:
+    """Concatenate one-hot ``y (B, K)`` to ``x`` along dim 1, as constant maps for images."""
+    if x.dim() > 2:
+        y = y.view(*y.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.cat([x, y], dim=1)
+
+
+# -- the objective -----------------------------------------------------------------------------
+
+
+class GAN(GenerativeModel):
+    """Generator vs critic under a loss of :data:`LOSSES`.
+
+    Args:
+        generator: ``(B, latent_dim [+ K]) -> (B, *shape)`` raw outputs.
+        critic: ``(B, *shape) -> (B, 1)`` scores (``(B, C + K, H, W)`` / ``(B, D + K)`` inputs when
+            conditional).
+        loss: an :class:`AdversarialLoss`.
+        info: the data's metadata.
+        latent_dim: size of z ~ N(0, I).
+        n_critic: critic updates per generator update.
+        clip: clip every critic parameter to [-clip, clip] after each critic update (WGAN); 0: off.
+        gp_weight: λ of the gradient penalty added to the critic loss (WGAN-GP); 0: off.
+        out_act: applied to the generator's raw output: ``none``, ``sigmoid`` or ``tanh``.
+        num_classes: > 0 makes the GAN conditional on labels (cGAN).
+        critic_optim, generator_optim: suggested optimizer settings of the two players.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        loss: AdversarialLoss,
+        info: DataInfo,
+        latent_dim: int,
+        *,
+        n_critic: int = 1,
+        clip: float = 0.0,
+        gp_weight: float = 0.0,
+        out_act: str = "none",
+        num_classes: int = 0,
+        critic_optim: dict[str, Any] | None = None,
+        generator_optim: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if out_act not in ("none", "sigmoid", "tanh"):
+            raise GenzooError(f"out_act must be none, sigmoid or tanh, got {out_act!r}")
+        if n_critic < 1:
+            raise GenzooError(f"n_critic must be at least 1, got {n_critic}")
+        self.generator, self.critic, self.adv = generator, critic, loss
+        self.info, self.latent_dim, self.num_classes = info, latent_dim, num_classes
+        self.n_critic, self.clip, self.gp_weight, self.out_act = n_critic, clip, gp_weight, out_act
+        self.critic_optim = dict(critic_optim or {})
+        self.generator_optim = dict(generator_optim or {})
+
+    # -- players --------------------------------------------------------------------------
+    def critic_params(self) -> list[nn.Parameter]:
+        return [p for p in self.critic.parameters() if p.requires_grad]
+
+    def generator_params(self) -> list[nn.Parameter]:
+        return [p for p in self.generator.parameters() if p.requires_grad]
+
+    def players(self) -> list[Player]:
+        return [
+            Player("critic", self.critic_params(), self.critic_loss, self.n_critic,
+                   self.after_critic_step, self.critic_optim),
+            Player("generator", self.generator_params(), self.generator_loss, 1, None, self.generator_optim),
+        ]
+
+    @torch.no_grad()
+    def after_critic_step(self) -> None:
+        """Weight clipping (WGAN): keeps the critic in a compact set, hence K-Lipschitz."""
+        if self.clip > 0:
+            for p in self.critic.parameters():
+                p.clamp_(-self.clip, self.clip)
+
+    # -- networks -------------------------------------------------------------------------
+    def noise(self, n: int) -> Tensor:
+        ref = next(self.generator.parameters())
+        return torch.randn(n, self.latent_dim, device=ref.device, dtype=ref.dtype)  # (n, latent_dim)
+
+    def labels(self, n: int, c: Tensor | None) -> Tensor | None:
+        """The one-hot conditioning ``(n, K)``: ``c`` given, else uniform random labels."""
+        if self.num_classes == 0:
+            return None
+        ref = next(self.generator.parameters())
+        if c is None:
+            c = torch.randint(0, self.num_classes, (n,), device=ref.device)
+        return one_hot(c, self.num_classes, ref)
+
+    def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """G(z [, y]) with the output activation, shaped like the data ``(B, *shape)``."""
+        x = self.generator(z if y is None else torch.cat([z, y], dim=1))
+        x = x.reshape(z.shape[0], *self.info.shape)
+        return torch.sigmoid(x) if self.out_act == "sigmoid" else torch.tanh(x) if self.out_act == "tanh" else x
+
+    def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Raw critic scores ``(B,)`` (for EBGAN/BEGAN: energies)."""
+        return self.critic(x if y is None else _append_labels(x, y)).reshape(x.shape[0])
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Tensor | None = None) -> Tensor:
+        return self.generate(self.noise(n), self.labels(n, c))
+
+    def _fake(self, n: int, c: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        y = self.labels(n, c)
+        return self.generate(self.noise(n), y), y
+
+    # -- objective ------------------------------------------------------------------------
+    def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
+        x = batch.x
+        c = batch.c if self.num_classes else None
+        with torch.no_grad():
+            fake, y = self._fake(x.shape[0], c)  # the generator's labels are the batch's
+        y_real = y
+        out = self.adv.critic(self.score(x, y_real), self.score(fake, y))
+        if self.gp_weight > 0:
+            gp = gradient_penalty(lambda v: self.score(v, y), x, fake)
+            out = {**out, "loss": out["loss"] + self.gp_weight * gp, "gp": gp}
+        return out
+
+    def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        c = batch.c if self.num_classes else None
+        fake, y = self._fake(batch.x.shape[0], c)
+        loss = self.adv.generator(self.score(fake, y))
+        return {"loss": loss}
+
+
+# -- networks for the factories ------------------------------------------------------------------
+
+
+def pick_net(info: DataInfo, net: str) -> str:
+    """``auto``: DCGAN convolutions for images, MLPs for points/vectors."""
+    if net == "auto":
+        return "dcgan" if info.kind == "image" and len(info.shape) == 3 else "mlp"
+    if net == "dcgan" and (info.kind != "image" or len(info.shape) != 3):
+        raise GenzooError(f"net=dcgan needs (C, H, W) images but the data has shape {info.shape}; use net=mlp")
+    return net
+
+
+def output_activation(info: DataInfo) -> str:
+    """Sigmoid for images in [0, 1], tanh for images in [-1, 1], none otherwise."""
+    if info.kind == "image":
+        lo, hi = info.value_range
+        if (lo, hi) == (0.0, 1.0):
+            return "sigmoid"
+        if (lo, hi) == (-1.0, 1.0):
+            return "tanh"
+    return "none"
+
+
+def gan_nets(
+    info: DataInfo, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
+    cond: int = 0, critic_out: int = 1, batch_norm: bool = True,
+) -> tuple[nn.Module, nn.Module]:
+    """A generator ``latent_dim + cond -> data`` and a critic ``data (+ cond) -> critic_out``."""
+    net = pick_net(info, net)
+    if net == "dcgan":
+        c, h, w = info.shape
+        gen = DCGANGenerator(latent_dim + cond, (c, h, w), width)
+        critic = DCGANDiscriminator((c + cond, h, w), critic_out, width, batch_norm)
+        return gen, critic
+    gen = MLP(latent_dim + cond, info.dim, hidden, "relu")
+    critic = MLP(info.dim + cond, critic_out, hidden, "leaky_relu")
+    return gen, critic
+
+
+ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et al. 2016, §4
+
+
+def _build(info: DataInfo, loss: AdversarialLoss, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
+           conditional: bool = False, batch_norm: bool = True, optim: dict[str, Any] | None = None, **kw: Any) -> GAN:
+    if conditional and info.num_classes < 1:
+        raise GenzooError(f"a conditional GAN needs labelled data, but {info.name} has no classes; use an unconditional model")
+    k = info.num_classes if conditional else 0
+    gen, critic = gan_nets(info, net, latent_dim, hidden, width, cond=k, batch_norm=batch_norm)
+    optim = dict(ADAM_DCGAN if optim is None else optim)
+    return GAN(gen, critic, loss, info, latent_dim, out_act=output_activation(info), num_classes=k,
+               critic_optim=optim, generator_optim=dict(optim), **kw)
+
+
+Net = Literal["auto", "mlp", "dcgan"]
+
+
+@MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
+def gan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
+        net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width)
+
+
+@MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
+def dcgan(info: DataInfo, latent_dim: int = 100, width: int = 64,
+          loss: Literal["non_saturating", "minimax"] = "non_saturating") -> GAN:
+    return _build(info, adversarial_loss(loss), "dcgan", latent_dim, (), width)
+
+
+@MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
+def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
+         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, conditional=True)
+
+
+@MODELS.register("fgan", help="f-GAN (Nowozin et al. 2016): critic maximises a variational f-divergence bound")
+def fgan(info: DataInfo, latent_dim: int = 16,
+         divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
+         generator_update: Literal["alternative", "saddle"] = "alternative",
+         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+    return _build(info, adversarial_loss("fgan", divergence=divergence, generator=generator_update), net, latent_dim,
+                  hidden, width)
+
+
+@MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5")
+def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int = 5, net: Net = "auto",
+         hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+    return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic, clip=clip,
+                  optim={"name": "rmsprop", "lr": 5e-5})
+
+
+@MODELS.register("wgan_gp", help="WGAN-GP (Gulrajani et al. 2017): gradient penalty λ=10, Adam 1e-4 β=(0, 0.9)")
+def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_critic: int = 5, net: Net = "auto",
+            hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+    # no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
+    return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic,
+                  gp_weight=gp_weight, batch_norm=False, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)})
+
+
+@MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
+def lsgan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
+          width: int = 64) -> GAN:
+    return _build(info, adversarial_loss("least_squares"), net, latent_dim, hidden, width)
+
+
+@MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)")
+def hinge_gan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
+              width: int = 64) -> GAN:
+    return _build(info, adversarial_loss("hinge"), net, latent_dim, hidden, width)

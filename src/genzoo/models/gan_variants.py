@@ -1,0 +1,239 @@
+"""GAN variants that only change what the critic sees: EBGAN, BEGAN and InfoGAN.
+
+Each is a thin subclass of :class:`~genzoo.models.gan.GAN` (same players, same training
+loop, same loss table):
+
+- **EBGAN**: the critic is an autoencoder and the score is its reconstruction energy
+  D(x) = mean (AE(x) - x)²; losses from the table's ``energy`` row,
+  L_D = D(x) + [m - D(G(z))]⁺ and L_G = D(G(z)) + λ_PT · PT, where the pull-away term
+  PT = 1/(N(N-1)) Σ_{i≠j} cos²(S_i, S_j) over the encoder codes S of a generated batch.
+- **BEGAN**: autoencoder critic with L(v) = mean |v - AE(v)|;
+  L_D = L(x) - k_t L(G(z)), L_G = L(G(z)), and the proportional controller
+  k_{t+1} = clip(k_t + λ_k (γ L(x) - L(G(z))), 0, 1) applied after each critic update
+  (k_t is a buffer, saved with the model). The convergence measure
+  M_global = L(x) + |γ L(x) - L(G(z))| is logged as ``critic/m_global``.
+- **InfoGAN**: the generator input is (z, c) with categorical and uniform continuous codes
+  c; a Q head on the critic's penultimate features predicts c, and λ times the
+  negative log-likelihood -E log Q(c | G(z, c)) (the variational mutual-information bound
+  L_I up to the constant H(c)) is added to the generator player, which owns G and the Q
+  head. The shared critic body is trained by the critic loss only.
+
+References:
+    Zhao, Mathieu & LeCun, "Energy-based Generative Adversarial Network", ICLR 2017.
+    Berthelot, Schumm & Metz, "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017.
+    Chen et al., "InfoGAN: Interpretable Representation Learning by Information Maximizing
+    Generative Adversarial Nets", NeurIPS 2016.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.base import Batch, DataInfo
+from ..nets.conv import DCGANDiscriminator, DCGANGenerator
+from ..nets.mlp import MLP
+from ..registry import MODELS
+from .gan import ADAM_DCGAN, GAN, AdversarialLoss, Net, adversarial_loss, gan_nets, output_activation, pick_net
+
+
+class AutoencoderCritic(nn.Module):
+    """An autoencoder used as a critic: ``forward(x)`` is the reconstruction ``(B, *shape)``."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, shape: tuple[int, ...], out_act: str = "none") -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.shape, self.out_act = encoder, decoder, tuple(shape), out_act
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)  # (B, code_dim)
+
+    def decode(self, h: Tensor) -> Tensor:
+        x = self.decoder(h).reshape(h.shape[0], *self.shape)
+        return torch.sigmoid(x) if self.out_act == "sigmoid" else torch.tanh(x) if self.out_act == "tanh" else x
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+
+def autoencoder_critic(info: DataInfo, net: str, code_dim: int, hidden: tuple[int, ...], width: int,
+                       batch_norm: bool) -> AutoencoderCritic:
+    if pick_net(info, net) == "dcgan":
+        c, h, w = info.shape
+        enc: nn.Module = DCGANDiscriminator((c, h, w), code_dim, width, batch_norm)
+        dec: nn.Module = DCGANGenerator(code_dim, (c, h, w), width)
+    else:
+        enc = MLP(info.dim, code_dim, hidden, "leaky_relu")
+        dec = MLP(code_dim, info.dim, tuple(reversed(hidden)), "leaky_relu")
+    return AutoencoderCritic(enc, dec, info.shape, output_activation(info))
+
+
+def pull_away(s: Tensor) -> Tensor:
+    """EBGAN's pull-away term: mean squared cosine similarity of distinct rows of ``s (N, d)``."""
+    s = F.normalize(s.flatten(1), dim=1)
+    n = s.shape[0]
+    sim = (s @ s.T) ** 2  # (N, N)
+    return (sim.sum() - sim.diagonal().sum()) / (n * (n - 1))
+
+
+class EBGAN(GAN):
+    """Energy-based GAN: the critic is an autoencoder, its score a reconstruction energy."""
+
+    def __init__(self, generator: nn.Module, critic: AutoencoderCritic, loss: AdversarialLoss, info: DataInfo,
+                 latent_dim: int, pt_weight: float = 0.1, **kw: Any) -> None:
+        super().__init__(generator, critic, loss, info, latent_dim, **kw)
+        self.pt_weight = pt_weight
+
+    def energy(self, x: Tensor, rec: Tensor) -> Tensor:
+        return (rec - x).pow(2).flatten(1).mean(1)  # (B,)
+
+    def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.energy(x, self.critic(x))
+
+    def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        fake, _ = self._fake(batch.x.shape[0], None)
+        codes = self.critic.encode(fake)
+        adv = self.adv.generator(self.energy(fake, self.critic.decode(codes)))
+        pt = pull_away(codes)
+        return {"loss": adv + self.pt_weight * pt, "pull_away": pt}
+
+
+class BEGAN(GAN):
+    """Boundary-equilibrium GAN: autoencoder critic balanced by the controller k_t (a buffer)."""
+
+    def __init__(self, generator: nn.Module, critic: AutoencoderCritic, info: DataInfo, latent_dim: int,
+                 gamma: float = 0.5, lambda_k: float = 1e-3, **kw: Any) -> None:
+        # the table row only supplies the generator's L(G(z)); the critic loss needs k_t
+        loss = AdversarialLoss("began", lambda r, f: {"loss": r.mean() - f.mean()}, lambda f: f.mean())
+        super().__init__(generator, critic, loss, info, latent_dim, **kw)
+        self.gamma, self.lambda_k = gamma, lambda_k
+        self.register_buffer("k", torch.zeros(()))
+        self._balance: Tensor | None = None
+
+    def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return (self.critic(x) - x).abs().flatten(1).mean(1)  # L(v), (B,)
+
+    def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fake, _ = self._fake(batch.x.shape[0], None)
+        l_real, l_fake = self.score(batch.x).mean(), self.score(fake).mean()
+        balance = (self.gamma * l_real - l_fake).detach()
+        self._balance = balance  # applied to k_t once this update has been taken
+        return {"loss": l_real - self.k * l_fake, "k": self.k.clone(), "m_global": l_real.detach() + balance.abs()}
+
+    @torch.no_grad()
+    def after_critic_step(self) -> None:
+        super().after_critic_step()
+        if self._balance is not None:
+            self.k.copy_((self.k + self.lambda_k * self._balance).clamp(0.0, 1.0))
+            self._balance = None
+
+
+def critic_split(critic: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(features, scores)`` of a critic: DCGAN's ``features``/``head``, or an MLP's last layer apart."""
+    if hasattr(critic, "features") and hasattr(critic, "head"):
+        h = critic.features(x)
+        return h, critic.head(h)
+    layers = list(critic)  # an MLP (nn.Sequential): everything but the final linear map is the body
+    h = x.flatten(1)
+    for m in layers[:-1]:
+        h = m(h)
+    return h, layers[-1](h)
+
+
+def critic_feature_dim(critic: nn.Module) -> int:
+    return critic.feature_dim if hasattr(critic, "feature_dim") else list(critic)[-1].in_features
+
+
+class InfoGAN(GAN):
+    """GAN whose generator also maximises a variational bound on I(c; G(z, c)).
+
+    The generator input is ``(noise_dim + n_cat * cat_dim + n_cont)``: noise, one-hot
+    categorical codes, and continuous codes ~ U(-1, 1). ``q_head`` maps the critic's features
+    to ``n_cat * cat_dim`` logits plus a mean and log-std per continuous code.
+    """
+
+    def __init__(self, generator: nn.Module, critic: nn.Module, q_head: nn.Module, loss: AdversarialLoss,
+                 info: DataInfo, noise_dim: int, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
+                 info_weight: float = 1.0, **kw: Any) -> None:
+        super().__init__(generator, critic, loss, info, noise_dim + n_cat * cat_dim + n_cont, **kw)
+        self.q_head, self.noise_dim = q_head, noise_dim
+        self.n_cat, self.cat_dim, self.n_cont, self.info_weight = n_cat, cat_dim, n_cont, info_weight
+
+    def generator_params(self) -> list[nn.Parameter]:
+        return super().generator_params() + [p for p in self.q_head.parameters() if p.requires_grad]
+
+    def noise(self, n: int, codes: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``(n, noise_dim + n_cat*cat_dim + n_cont)``; ``codes`` = (categories (n, n_cat), continuous (n, n_cont))."""
+        ref = next(self.generator.parameters())
+        z = torch.randn(n, self.noise_dim, device=ref.device, dtype=ref.dtype)
+        if codes is None:
+            cat = torch.randint(0, self.cat_dim, (n, self.n_cat), device=ref.device)
+            cont = torch.rand(n, self.n_cont, device=ref.device, dtype=ref.dtype) * 2 - 1
+        else:
+            cat, cont = codes[0].to(ref.device), codes[1].to(device=ref.device, dtype=ref.dtype)
+        onehot = F.one_hot(cat.long(), self.cat_dim).to(ref.dtype).flatten(1)
+        return torch.cat([z, onehot, cont], dim=1)
+
+    def codes_nll(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        """-log Q(c | x) per batch (categorical + Gaussian parts) and the categorical accuracy."""
+        q = self.q_head(h)
+        k = self.n_cat * self.cat_dim
+        logits = q[:, :k].reshape(-1, self.n_cat, self.cat_dim)
+        target = z[:, self.noise_dim : self.noise_dim + k].reshape(-1, self.n_cat, self.cat_dim).argmax(-1)
+        ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum") / z.shape[0]
+        mean, log_std = q[:, k : k + self.n_cont], q[:, k + self.n_cont :].clamp(-5.0, 2.0)
+        cont = z[:, self.noise_dim + k :]
+        gauss = (0.5 * ((cont - mean) / log_std.exp()) ** 2 + log_std + 0.5 * math.log(2 * math.pi)).sum(1).mean()
+        acc = (logits.argmax(-1) == target).float().mean()
+        return ce + gauss, acc
+
+    def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        z = self.noise(batch.x.shape[0])
+        fake = self.generate(z)
+        h, score = critic_split(self.critic, fake)
+        adv = self.adv.generator(score.reshape(-1))
+        nll, acc = self.codes_nll(h, z)
+        # λ·NLL = λ(H(c) - L_I): minimising it maximises the bound L_I on I(c; G(z, c)) (Chen et al. §5)
+        return {"loss": adv + self.info_weight * nll, "q_nll": nll, "q_acc": acc}
+
+    @torch.no_grad()
+    def sample_codes(self, cat: Tensor, cont: Tensor) -> Tensor:
+        """Samples with chosen codes: ``cat (n, n_cat)`` categories, ``cont (n, n_cont)`` in [-1, 1]."""
+        return self.generate(self.noise(cat.shape[0], (cat, cont)))
+
+
+# -- factories ----------------------------------------------------------------------------------
+
+
+@MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
+def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, margin: float = 1.0, pt_weight: float = 0.1,
+          net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> EBGAN:
+    gen, _ = gan_nets(info, net, latent_dim, hidden, width)
+    critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=True)
+    return EBGAN(gen, critic, adversarial_loss("energy", margin=margin), info, latent_dim, pt_weight,
+                 out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN))
+
+
+@MODELS.register("began", help="boundary-equilibrium GAN (Berthelot et al. 2017): equilibrium γ, k_t controller")
+def began(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, gamma: float = 0.5, lambda_k: float = 1e-3,
+          net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> BEGAN:
+    gen, _ = gan_nets(info, net, latent_dim, hidden, width)
+    critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=False)
+    optim = {"name": "adam", "lr": 1e-4, "betas": (0.5, 0.999)}
+    return BEGAN(gen, critic, info, latent_dim, gamma, lambda_k, out_act=output_activation(info),
+                 critic_optim=optim, generator_optim=dict(optim))
+
+
+@MODELS.register("infogan", help="InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head on the critic body")
+def infogan(info: DataInfo, latent_dim: int = 16, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
+            info_weight: float = 1.0, net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> InfoGAN:
+    codes = n_cat * cat_dim + n_cont
+    gen, critic = gan_nets(info, net, latent_dim + codes, hidden, width)
+    q_head = MLP(critic_feature_dim(critic), n_cat * cat_dim + 2 * n_cont, (128,), "leaky_relu")
+    return InfoGAN(gen, critic, q_head, adversarial_loss("non_saturating"), info, latent_dim, n_cat, cat_dim, n_cont,
+                   info_weight, out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN),
+                   generator_optim=dict(ADAM_DCGAN))
