@@ -175,6 +175,19 @@ def test_capacity_annealing_and_conditional_sampling() -> None:
     for _ in range(5):
         p.after_step()
     assert m.capacity_now() == 10.0 and "capacity" in m.loss(Batch(data.x_train[:8]))
+    # Sohn et al.'s learned conditional prior p(z|y): closed-form KL vs Monte Carlo, per label
+    cp = genzoo.build("cvae", data.info, latent_dim=2, hidden=(16,), prior="class")
+    with torch.no_grad():
+        cp.prior.means.normal_()
+        cp.prior.logvars.normal_(0, 0.3)
+        y = data.y_test[:4]
+        post = cp.posterior(data.x_test[:4], y)
+        z = cp.rsample(post, 40000)
+        mc = (_normal_logpdf(z, *post) - _normal_logpdf(z, cp.prior.means[y], cp.prior.logvars[y])).mean(0)
+        assert torch.allclose(cp.kl(post, z[0], y), mc, atol=0.05)
+        mix = torch.logsumexp(torch.stack([_normal_logpdf(z[0], cp.prior.means[k], cp.prior.logvars[k]) for k in range(2)]), 0) - math.log(2)
+        assert torch.allclose(cp.prior_log_prob(z[0]), mix, atol=1e-5)
+        assert cp.eval().sample(4, torch.tensor([0, 0, 1, 1])).shape == (4, 1, 8, 8)
     c = genzoo.build("cvae", data.info, latent_dim=2, hidden=(16,)).eval()
     assert c.conditional and c.sample(6, torch.tensor([0, 1] * 3)).shape == (6, 1, 8, 8)
     assert c.decode(c.encode(data.x_test[:2])).shape == (2, 1, 8, 8)  # unknown labels: uniform soft label

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 import genzoo
 from genzoo.data.base import DataInfo
 from genzoo.divergences import log_standard_normal
 from genzoo.nets.coupling import CouplingFlow, MultiScaleFlow, squeeze, unsqueeze
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _perturbed(flow: torch.nn.Module, x: torch.Tensor, scale: float) -> torch.nn.Module:
@@ -24,7 +34,7 @@ def _perturbed(flow: torch.nn.Module, x: torch.Tensor, scale: float) -> torch.nn
 
 def _check_logdet(fn, x: torch.Tensor, logdet: torch.Tensor) -> None:
     for i in range(x.shape[0]):
-        J = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0], x[i])
+        J = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0], x[i], vectorize=True)
         n = x[i].numel()
         exact = torch.linalg.slogdet(J.reshape(n, n))[1]
         assert torch.allclose(logdet[i], exact, atol=1e-8), (logdet[i], exact)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import genzoo
@@ -9,6 +10,16 @@ from genzoo.divergences import gaussian_kernel_mixture, mmd2
 from genzoo.train import TrainConfig, Trainer
 
 from helpers import tiny_images
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 BW = (0.5, 1.0, 2.0)
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
 import torch
 
 import genzoo
 from genzoo.data.base import Batch, DataInfo
 from genzoo.models.rbm import RBM, ais_schedule
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _random_rbm(visible: str = "bernoulli", D: int = 6, H: int = 4, scale: float = 1.0, **kw) -> RBM:

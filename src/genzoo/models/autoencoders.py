@@ -186,7 +186,7 @@ class AE(GenerativeModel):
     def on_fit_end(self, data: Data) -> None:
         self.fit_code_sampler(data.x_train, c=data.y_train if self.conditional else None)
 
-    def sample_latent(self, n: int) -> Tensor:
+    def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor:
         eps = torch.randn(n, self.latent_dim, device=self.code_mean.device, dtype=self.code_mean.dtype)
         if self.code_sampler == "mog":
             k = torch.multinomial(self.code_logits.exp(), n, replacement=True)
@@ -195,7 +195,8 @@ class AE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, c: Tensor | None = None) -> Tensor:
-        return self.decode(self.sample_latent(n), self._default_labels(n, c))
+        c = self._default_labels(n, c)
+        return self.decode(self.sample_latent(n, c), c)
 
 
 class VAE(AE):
@@ -274,12 +275,16 @@ class VAE(AE):
     def encode(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         return self.posterior(x, c)[0]
 
-    def kl(self, post: tuple[Tensor, ...], z: Tensor) -> Tensor:
+    def prior_log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """log p(z), or log p(z | c) for a class-conditional prior."""
+        return self.prior.log_prob(z, c) if getattr(self.prior, "conditional", False) else self.prior.log_prob(z)
+
+    def kl(self, post: tuple[Tensor, ...], z: Tensor, c: Tensor | None = None) -> Tensor:
         """KL(q(z|x) || p(z)) per example: closed form when the prior has it, else 1-sample MC."""
         closed = getattr(self.prior, "kl_from_normal", None)
         if closed is not None:
-            return closed(*post, z)
-        return self.log_q(z, post) - self.prior.log_prob(z)
+            return closed(*post, z, c) if getattr(self.prior, "conditional", False) else closed(*post, z)
+        return self.log_q(z, post) - self.prior_log_prob(z, c)
 
     # -- objective ------------------------------------------------------------------------
     def elbo_terms(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -287,7 +292,7 @@ class VAE(AE):
         post = self.posterior(self.corrupt(x), c)
         z = self.rsample(post)
         log_px = self.likelihood.log_prob(self.decoder_params(z, c), x)
-        return log_px, self.kl(post, z)
+        return log_px, self.kl(post, z, c)
 
     def capacity_now(self) -> float:
         """C of the capacity-annealed β-VAE at the current update count."""
@@ -316,8 +321,8 @@ class VAE(AE):
             players[0].after_step = self._tick
         return players
 
-    def sample_latent(self, n: int) -> Tensor:
-        return self.prior.sample(n)
+    def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor:
+        return self.prior.sample(n, c) if getattr(self.prior, "conditional", False) else self.prior.sample(n)
 
     def on_fit_end(self, data: Data) -> None:
         pass  # samples come from the prior, nothing to fit
@@ -335,7 +340,7 @@ class VAE(AE):
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * B, *x.shape[1:])
         ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * B, *c.shape[1:])
         log_px = self.likelihood.log_prob(self.decoder_params(zf, ck), xk).view(k, B)
-        log_pz = self.prior.log_prob(zf).view(k, B)
+        log_pz = self.prior_log_prob(zf, ck).view(k, B)
         return log_px + log_pz - self.log_q(z, post)  # (k, B)
 
     @torch.no_grad()
@@ -376,9 +381,9 @@ class VAE(AE):
         log_q_own = cross.diagonal()
         log_q_agg = torch.logsumexp(cross, 1) - math.log(B)
         out = {
-            "kl": float(self.kl(post, z).mean()),
+            "kl": float(self.kl(post, z, c).mean()),
             "mutual_info": float((log_q_own - log_q_agg).mean()),
-            "marginal_kl": float((log_q_agg - self.prior.log_prob(z)).mean()),
+            "marginal_kl": float((log_q_agg - self.prior_log_prob(z, c)).mean()),
         }
         self.train(was)
         return out
@@ -425,7 +430,9 @@ def net_pair(info: DataInfo, net: str, code_out: int, dec_in: int, hidden: tuple
 
 
 def make_prior(info: DataInfo, prior: str, latent_dim: int, n_components: int, n_pseudo: int, flow_layers: int) -> Prior:
-    """The latent prior named by the ``prior`` option."""
+    """The latent prior named by the ``prior`` option (``class``: a learned Gaussian per label)."""
+    if prior == "class":
+        return PRIORS.get("class_normal")(latent_dim, info.num_classes)
     if prior == "normal":
         return PRIORS.get("normal")(latent_dim)
     if prior == "mog":

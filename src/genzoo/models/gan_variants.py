@@ -16,7 +16,8 @@ loop, same loss table):
   c; a Q head on the critic's penultimate features predicts c, and λ times the
   negative log-likelihood -E log Q(c | G(z, c)) (the variational mutual-information bound
   L_I up to the constant H(c)) is added to the generator player, which owns G and the Q
-  head. The shared critic body is trained by the critic loss only.
+  head; as in the paper, λ is 1 for categorical codes and smaller (0.1) for continuous ones.
+  The shared critic body is trained by the critic loss only.
 
 References:
     Zhao, Mathieu & LeCun, "Energy-based Generative Adversarial Network", ICLR 2017.
@@ -59,8 +60,15 @@ class AutoencoderCritic(nn.Module):
         return self.decode(self.encode(x))
 
 
-def autoencoder_critic(info: DataInfo, net: str, code_dim: int, hidden: tuple[int, ...], width: int,
+def autoencoder_critic(info: DataInfo, net: str, code_dim: int | None, hidden: tuple[int, ...], width: int,
                        batch_norm: bool) -> AutoencoderCritic:
+    """Encoder/decoder critic; ``code_dim=None``: 64 for images, half the dimension for vectors.
+
+    The code must be a bottleneck: an autoencoder wider than its data reconstructs anything,
+    and its energy then tells real from generated examples nothing.
+    """
+    if code_dim is None:
+        code_dim = 64 if pick_net(info, net) == "dcgan" else max(1, info.dim // 2)
     if pick_net(info, net) == "dcgan":
         c, h, w = info.shape
         enc: nn.Module = DCGANDiscriminator((c, h, w), code_dim, width, batch_norm)
@@ -158,10 +166,11 @@ class InfoGAN(GAN):
 
     def __init__(self, generator: nn.Module, critic: nn.Module, q_head: nn.Module, loss: AdversarialLoss,
                  info: DataInfo, noise_dim: int, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
-                 info_weight: float = 1.0, **kw: Any) -> None:
+                 info_weight: float = 1.0, cont_weight: float = 0.1, **kw: Any) -> None:
         super().__init__(generator, critic, loss, info, noise_dim + n_cat * cat_dim + n_cont, **kw)
         self.q_head, self.noise_dim = q_head, noise_dim
-        self.n_cat, self.cat_dim, self.n_cont, self.info_weight = n_cat, cat_dim, n_cont, info_weight
+        self.n_cat, self.cat_dim, self.n_cont = n_cat, cat_dim, n_cont
+        self.info_weight, self.cont_weight = info_weight, cont_weight
 
     def generator_params(self) -> list[nn.Parameter]:
         return super().generator_params() + [p for p in self.q_head.parameters() if p.requires_grad]
@@ -178,8 +187,8 @@ class InfoGAN(GAN):
         onehot = F.one_hot(cat.long(), self.cat_dim).to(ref.dtype).flatten(1)
         return torch.cat([z, onehot, cont], dim=1)
 
-    def codes_nll(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        """-log Q(c | x) per batch (categorical + Gaussian parts) and the categorical accuracy."""
+    def codes_nll(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Batch means of -log Q(c | x): categorical part, Gaussian part; and the categorical accuracy."""
         q = self.q_head(h)
         k = self.n_cat * self.cat_dim
         logits = q[:, :k].reshape(-1, self.n_cat, self.cat_dim)
@@ -189,16 +198,17 @@ class InfoGAN(GAN):
         cont = z[:, self.noise_dim + k :]
         gauss = (0.5 * ((cont - mean) / log_std.exp()) ** 2 + log_std + 0.5 * math.log(2 * math.pi)).sum(1).mean()
         acc = (logits.argmax(-1) == target).float().mean()
-        return ce + gauss, acc
+        return ce, gauss, acc
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         z = self.noise(batch.x.shape[0])
         fake = self.generate(z)
         h, score = critic_split(self.critic, fake)
         adv = self.adv.generator(score.reshape(-1))
-        nll, acc = self.codes_nll(h, z)
+        ce, gauss, acc = self.codes_nll(h, z)
         # λ·NLL = λ(H(c) - L_I): minimising it maximises the bound L_I on I(c; G(z, c)) (Chen et al. §5)
-        return {"loss": adv + self.info_weight * nll, "q_nll": nll, "q_acc": acc}
+        loss = adv + self.info_weight * ce + self.cont_weight * gauss
+        return {"loss": loss, "q_nll_cat": ce, "q_nll_cont": gauss, "q_acc": acc}
 
     @torch.no_grad()
     def sample_codes(self, cat: Tensor, cont: Tensor) -> Tensor:
@@ -210,7 +220,7 @@ class InfoGAN(GAN):
 
 
 @MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
-def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, margin: float = 1.0, pt_weight: float = 0.1,
+def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, margin: float = 1.0, pt_weight: float = 0.1,
           net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> EBGAN:
     gen, _ = gan_nets(info, net, latent_dim, hidden, width)
     critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=True)
@@ -219,7 +229,7 @@ def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, margin: floa
 
 
 @MODELS.register("began", help="boundary-equilibrium GAN (Berthelot et al. 2017): equilibrium γ, k_t controller")
-def began(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, gamma: float = 0.5, lambda_k: float = 1e-3,
+def began(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, gamma: float = 0.5, lambda_k: float = 1e-3,
           net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> BEGAN:
     gen, _ = gan_nets(info, net, latent_dim, hidden, width)
     critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=False)
@@ -230,10 +240,10 @@ def began(info: DataInfo, latent_dim: int = 16, code_dim: int = 32, gamma: float
 
 @MODELS.register("infogan", help="InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head on the critic body")
 def infogan(info: DataInfo, latent_dim: int = 16, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
-            info_weight: float = 1.0, net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> InfoGAN:
+            info_weight: float = 1.0, cont_weight: float = 0.1, net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> InfoGAN:
     codes = n_cat * cat_dim + n_cont
     gen, critic = gan_nets(info, net, latent_dim + codes, hidden, width)
     q_head = MLP(critic_feature_dim(critic), n_cat * cat_dim + 2 * n_cont, (128,), "leaky_relu")
     return InfoGAN(gen, critic, q_head, adversarial_loss("non_saturating"), info, latent_dim, n_cat, cat_dim, n_cont,
-                   info_weight, out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN),
+                   info_weight, cont_weight, out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN),
                    generator_optim=dict(ADAM_DCGAN))

@@ -71,7 +71,7 @@ class DiscreteVAE(VAE):
         z = z.unflatten(-1, (self.n_latents, self.n_categories))
         return (z * logp).sum((-2, -1))  # exact for one-hot z; broadcasts like the Gaussian's
 
-    def kl(self, post: tuple[Tensor, ...], z: Tensor) -> Tensor:
+    def kl(self, post: tuple[Tensor, ...], z: Tensor, c: Tensor | None = None) -> Tensor:
         (logp,) = post
         return (logp.exp() * logp).sum((-2, -1)) + self.n_latents * math.log(self.n_categories)
 
@@ -130,7 +130,7 @@ def beta_vae(
                      prior=prior, n_components=n_components, beta=beta, capacity=capacity, capacity_steps=capacity_steps, gamma=gamma)
 
 
-@MODELS.register("cvae", help="conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y); sample(n, c) draws class c")
+@MODELS.register("cvae", help="conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y), prior=class: learned p(z|y); sample(n, c) draws class c")
 def cvae(
     info: DataInfo,
     latent_dim: int = 16,
@@ -138,7 +138,7 @@ def cvae(
     act: str = "relu",
     likelihood: Lik = "auto",
     beta: float = 1.0,
-    prior: Literal["normal", "mog", "flow"] = "normal",
+    prior: Literal["normal", "class", "mog", "flow"] = "normal",
     n_components: int = 10,
     net: Net = "mlp",
     width: int = 32,

@@ -1,0 +1,50 @@
+"""Append a benchmark's figures to benchmarks/RESULTS.md with the command, date and machine."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+        tv = torch.__version__
+    except Exception:  # noqa: BLE001
+        dev, tv = "?", "?"
+    return f"{cpu}, {os.cpu_count()} cores, {dev}, torch {tv}"
+
+
+def append(title: str, table_md: str, notes: str = "") -> None:
+    """Append one section: title, command, date, machine, a markdown table and notes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
+    except OSError:
+        commit = "?"
+    cmd = " ".join([Path(sys.executable).name, *sys.argv])
+    block = (
+        f"\n## {title}\n\n"
+        f"- command: `{cmd}`\n- date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}\n"
+        f"- machine: {machine()}\n- commit: {commit}\n\n{table_md.strip()}\n"
+        + (f"\n{notes.strip()}\n" if notes else "")
+    )
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nEvery figure here was printed by a script in this folder; newest last.\n")
+    with open(RESULTS, "a") as f:
+        f.write(block)
