@@ -1,9 +1,12 @@
-"""Shared helpers of the likelihood benchmarks: a training budget in steps or minutes, the machine line."""
+"""Shared helpers of the likelihood benchmarks: a training budget in rounds or minutes, a section header.
+
+Sections go to ``--results`` (``benchmarks/RESULTS.md`` by default) so a smoke test can be
+pointed at a scratch file; the machine line is the one of ``_results.py``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import shlex
 import sys
 import threading
@@ -45,9 +48,10 @@ def fit(model: torch.nn.Module, data: Any, budget: str, **train: Any) -> tuple[A
 
 
 def machine() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    """The shared machine line of ``_results.py``, plus the torch thread count used."""
+    from _results import machine as shared
+
+    return f"{shared()}, {torch.get_num_threads()} torch threads"
 
 
 def header(name: str, tag: str, argv: list[str] | None, extra: list[str]) -> list[str]:
@@ -55,5 +59,5 @@ def header(name: str, tag: str, argv: list[str] | None, extra: list[str]) -> lis
     return [
         "", f"## {name} {tag}".rstrip(), "",
         f"- command: `{cmd}`", f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {machine()}; torch {torch.__version__}", *extra, "",
+        f"- machine: {machine()}", *extra, "",
     ]

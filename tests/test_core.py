@@ -166,3 +166,20 @@ def test_model_fits_a_tiny_dataset(name: str) -> None:
         t.fit()
         key = next(k for k in rows[0] if k.endswith("loss"))
         assert rows[-1][key] < rows[0][key], rows
+
+
+def test_trainer_options_ema_schedule_clip_bf16(tmp_path) -> None:
+    data = mixture_2d()
+    torch.manual_seed(0)
+    model = genzoo.build("vae", data.info, hidden=(16,))
+    t = genzoo.train(model, data, tmp_path / "run", steps=12, lr=1e-2, schedule="cosine", warmup_steps=3, grad_clip=1.0,
+                     ema=0.5, precision="bf16", optimizer="adamw", progress=False, log_every=4)
+    lr_end = t.opts["model"].param_groups[0]["lr"]
+    assert 0 < lr_end < 1e-2 * 0.05  # cosine reached (almost) zero at the last round
+    raw, ema = genzoo.load(tmp_path / "run"), genzoo.load(tmp_path / "run", ema=True)
+    diffs = [not torch.equal(a, b) for a, b in zip(raw.parameters(), ema.parameters())]
+    assert any(diffs)  # EMA weights are a different (averaged) set
+    from genzoo.train.optim import lr_factor
+
+    cfg = TrainConfig(schedule="step", decay_every=10, decay_factor=0.5, warmup_steps=2)
+    assert [lr_factor(cfg, s, 100) for s in (0, 1, 2, 11, 12, 22)] == [0.5, 1.0, 1.0, 1.0, 0.5, 0.25]

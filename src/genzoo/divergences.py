@@ -65,7 +65,8 @@ class FDivergence:
 
     Attributes:
         name: table key.
-        f: the convex generator f(u), u > 0, with f(1) = 0.
+        f: the convex generator f(u), u > 0, with f(1) = 0 (-log 4 for the ``gan`` row, whose
+            divergence is 2 JS - log 4).
         activation: g_f, mapping a raw critic output v in R into the domain of f*.
         conjugate: the Fenchel conjugate f*(t) = sup_u u t - f(u), for t in ``domain``.
         conjugate_at: f*(g_f(v)) in a numerically stable closed form of v.
