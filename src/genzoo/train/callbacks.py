@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..models.base import CanEncode, CanSample, HasLogProb
+from ..viz import latent
 from ..viz.plots import plot_curves, plot_density, plot_points, save_image_grid
 
 if TYPE_CHECKING:
@@ -75,6 +76,15 @@ class Pictures(Callback):
                 rec = model.decode(model.encode(x))
                 pairs = torch.stack([x, rec.float()], 1).reshape(-1, *x.shape[1:])  # original, reconstruction
                 save_image_grid(pairs, run.samples / "reconstructions.png", nrow=8, value_range=tuple(info.value_range))
+                if len(x) >= 16:
+                    latent.interpolations(model, x[:8], x[8:16], path=run.samples / "interpolations.png")
+                if getattr(model, "latent_dim", 0):
+                    latent.traversals(model, x[:1], path=run.samples / "traversals.png")
+                    latent.latent_scatter(model, data.x_test[:2000].to(trainer.device), data.y_test[:2000] if data.y_test is not None else None, run.plots / "latents.png")
+                if getattr(model, "latent_dim", 0) == 2:
+                    latent.manifold_grid(model, 20, run.samples / "manifold.png", device=trainer.device)
+            if info.kind == "image" and getattr(model, "conditional", False) and info.num_classes:
+                latent.class_samples(model, info.num_classes, 8, run.samples / "per_class.png", device=trainer.device)
             if info.kind == "points" and isinstance(model, HasLogProb):
                 lo = data.x_test.min(0).values.tolist()
                 hi = data.x_test.max(0).values.tolist()
