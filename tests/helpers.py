@@ -47,3 +47,15 @@ def tiny_images(n_train: int = 256, n_test: int = 64, seed: int = 0, side: int =
 
 def close(a: float, b: float, tol: float) -> bool:
     return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol
+
+
+@__import__("pytest").fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards).
+
+    Import it into a test module (``from helpers import one_thread``) to apply it there.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

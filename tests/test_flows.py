@@ -13,13 +13,7 @@ from genzoo.divergences import log_standard_normal
 from genzoo.nets.coupling import CouplingFlow, MultiScaleFlow, squeeze, unsqueeze
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from helpers import one_thread  # noqa: E402,F401  (autouse: one torch thread in this module)
 
 
 def _perturbed(flow: torch.nn.Module, x: torch.Tensor, scale: float) -> torch.nn.Module:

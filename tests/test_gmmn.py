@@ -12,13 +12,7 @@ from genzoo.train import TrainConfig, Trainer
 from helpers import tiny_images
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from helpers import one_thread  # noqa: E402,F401  (autouse: one torch thread in this module)
 
 
 BW = (0.5, 1.0, 2.0)

@@ -13,13 +13,7 @@ from genzoo.data.base import Batch, DataInfo
 from genzoo.models.rbm import RBM, ais_schedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from helpers import one_thread  # noqa: E402,F401  (autouse: one torch thread in this module)
 
 
 def _random_rbm(visible: str = "bernoulli", D: int = 6, H: int = 4, scale: float = 1.0, **kw) -> RBM:
