@@ -1,14 +1,7 @@
-"""Shared helpers of the likelihood benchmarks: a training budget in rounds or minutes, a section header.
-
-Sections go to ``--results`` (``benchmarks/RESULTS.md`` by default) so a smoke test can be
-pointed at a scratch file; the machine line is the one of ``_results.py``.
-"""
+"""Training budget of the likelihood benchmarks: rounds or minutes (sections are written by ``_results.py``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import shlex
-import sys
 import threading
 import time
 from typing import Any
@@ -45,19 +38,3 @@ def fit(model: torch.nn.Module, data: Any, budget: str, **train: Any) -> tuple[A
     if timer is not None:
         timer.cancel()
     return model.eval(), time.perf_counter() - t0, t.step
-
-
-def machine() -> str:
-    """The shared machine line of ``_results.py``, plus the torch thread count used."""
-    from _results import machine as shared
-
-    return f"{shared()}, {torch.get_num_threads()} torch threads"
-
-
-def header(name: str, tag: str, argv: list[str] | None, extra: list[str]) -> list[str]:
-    cmd = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
-    return [
-        "", f"## {name} {tag}".rstrip(), "",
-        f"- command: `{cmd}`", f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {machine()}", *extra, "",
-    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
@@ -25,14 +26,24 @@ def machine() -> str:
         import torch
 
         dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        tv = torch.__version__
+        tv = f"{torch.__version__}, {torch.get_num_threads()} torch threads"
     except Exception:  # noqa: BLE001
         dev, tv = "?", "?"
     return f"{cpu}, {os.cpu_count()} cores, {dev}, torch {tv}"
 
 
-def append(title: str, table_md: str, notes: str = "") -> None:
-    """Append one section: title, command, date, machine, a markdown table and notes."""
+def add_common_args(ap: "argparse.ArgumentParser") -> None:
+    """The options every quality benchmark shares: data, device, seed and where results go."""
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", default=str(RESULTS), help="markdown file the section is appended to")
+    ap.add_argument("--tag", default="", help="appended to the section title (e.g. 'SMOKE TEST')")
+
+
+def append(title: str, table_md: str, notes: str = "", path: str | Path = RESULTS) -> None:
+    """Append one section to ``path``: title, command, date, machine, a markdown table and notes."""
+    path = Path(path)
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
     except OSError:
@@ -44,7 +55,8 @@ def append(title: str, table_md: str, notes: str = "") -> None:
         f"- machine: {machine()}\n- commit: {commit}\n\n{table_md.strip()}\n"
         + (f"\n{notes.strip()}\n" if notes else "")
     )
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nEvery figure here was printed by a script in this folder; newest last.\n")
-    with open(RESULTS, "a") as f:
+    if not path.exists():
+        path.write_text("# Benchmark results\n\nEvery figure here was printed by a script in this folder; newest last.\n")
+    with open(path, "a") as f:
         f.write(block)
+    print(f"appended to {path}")

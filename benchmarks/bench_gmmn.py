@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
 from genzoo.data.base import Data  # noqa: E402
 
-from _budget import fit, header  # noqa: E402
+from _budget import fit  # noqa: E402
+from _results import add_common_args, append  # noqa: E402
 from _parzen import parzen_log_likelihood, select_sigma  # noqa: E402
 
 
@@ -43,11 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-samples", type=int, default=10000)
     ap.add_argument("--n-val", type=int, default=10000)
     ap.add_argument("--n-test", type=int, default=10000)
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
-    ap.add_argument("--tag", default="")
+    add_common_args(ap)
     args = ap.parse_args(argv)
 
     full = genzoo.load_data("mnist", root=args.data_root)
@@ -70,11 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(line)
     extra = [f"- budget (every row): Adam lr {args.lr}, batch {args.batch}, budget {args.budget} (rounds or minutes; GMMN+AE: first {args.ae_steps} train the AE); "
              f"Parzen: {args.n_samples} samples, σ on {len(x_val)} validation images, {len(x_test)} test images (± 1 s.e.)"]
-    head = header("bench_gmmn", args.tag, argv, extra)
-    head += ["| model | rounds | Parzen test LL (nats) | σ | val LL | train s |", "|---|---|---|---|---|---|", *lines]
-    with open(args.results, "a") as f:
-        f.write("\n".join(head) + "\n")
-    print(f"appended to {args.results}")
+    table = ["| model | rounds | Parzen test LL (nats) | σ | val LL | train s |", "|---|---|---|---|---|---|", *lines]
+    append(f"bench_gmmn {args.tag}".rstrip(), "\n".join(table), "\n".join(extra), path=args.results)
 
 
 if __name__ == "__main__":

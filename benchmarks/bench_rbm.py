@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
 from genzoo.models.rbm import ais_schedule  # noqa: E402
 
-from _budget import fit, header  # noqa: E402
+from _budget import fit  # noqa: E402
+from _results import add_common_args, append  # noqa: E402
 
 ROWS = {"cd1": ("CD-1", {"k": 1}), "cd25": ("CD-25", {"k": 25}), "pcd": ("PCD-1 (100 chains)", {"k": 1, "pcd": True})}
 
@@ -44,11 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ais-runs", type=int, default=100)
     ap.add_argument("--ais-scale", type=float, default=1.0, help="multiplies the 500/4000/10000 AIS step counts")
     ap.add_argument("--n-test", type=int, default=10000)
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
-    ap.add_argument("--tag", default="")
+    add_common_args(ap)
     args = ap.parse_args(argv)
 
     data = genzoo.load_data("binarized-mnist", root=args.data_root)
@@ -69,11 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(line)
     extra = [f"- budget (every row): SGD lr {args.lr} momentum 0.5, batch {args.batch}, budget {args.budget} (rounds or minutes); "
              f"AIS {args.ais_runs} runs, {len(betas) - 1} temperatures; {min(args.n_test, len(data.x_test))} test images"]
-    head = header("bench_rbm", args.tag, argv, extra)
-    head += ["| row | rounds | test LL (nats) | AIS log Z | train s |", "|---|---|---|---|---|", *lines]
-    with open(args.results, "a") as f:
-        f.write("\n".join(head) + "\n")
-    print(f"appended to {args.results}")
+    table = ["| row | rounds | test LL (nats) | AIS log Z | train s |", "|---|---|---|---|---|", *lines]
+    append(f"bench_rbm {args.tag}".rstrip(), "\n".join(table), "\n".join(extra), path=args.results)
 
 
 if __name__ == "__main__":

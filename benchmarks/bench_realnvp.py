@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
 
-from _budget import fit, header  # noqa: E402
+from _budget import fit  # noqa: E402
+from _results import add_common_args, append  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,11 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=4)
     ap.add_argument("--n-test", type=int, default=10000)
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
-    ap.add_argument("--tag", default="")
+    add_common_args(ap)
     args = ap.parse_args(argv)
 
     data = genzoo.load_data("mnist", root=args.data_root)
@@ -59,11 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     line = f"| RealNVP {args.scales} scales, width {args.width}, {args.blocks} blocks ({n_params / 1e6:.2f} M params) | {steps} | {float(bpd.mean()):.3f} | {secs:.0f} |"
     print(line, flush=True)
     extra = [f"- budget: Adam lr {args.lr}, batch {args.batch}, budget {args.budget} (rounds or minutes), grad clip 100; {len(x)} test images, one dequantisation each"]
-    head = header("bench_realnvp", args.tag, argv, extra)
-    head += ["| model | rounds | test bits/dim | train s |", "|---|---|---|---|", line]
-    with open(args.results, "a") as f:
-        f.write("\n".join(head) + "\n")
-    print(f"appended to {args.results}")
+    table = ["| model | rounds | test bits/dim | train s |", "|---|---|---|---|", line]
+    append(f"bench_realnvp {args.tag}".rstrip(), "\n".join(table), "\n".join(extra), path=args.results)
 
 
 if __name__ == "__main__":
