@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", default="300000", help="training rounds per row, or minutes as e.g. 30m")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--momentum", type=float, default=0.5)
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, linear (to 0) or cosine")
     ap.add_argument("--rows", default="cd1,cd25,pcd")
     ap.add_argument("--ais-runs", type=int, default=100)
     ap.add_argument("--ais-scale", type=float, default=1.0, help="multiplies the 500/4000/10000 AIS step counts")
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         label, opts = ROWS[key]
         torch.manual_seed(args.seed)
         model = genzoo.build("rbm", data.info, n_hidden=500, **opts)
-        model, secs, steps = fit(model, data, args.budget, batch_size=args.batch, lr=args.lr, seed=args.seed, device=args.device)
+        model, secs, steps = fit(model, data, args.budget, batch_size=args.batch, lr=args.lr, momentum=args.momentum,
+                                 weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, device=args.device)
         dev = model.W.device
         with torch.no_grad():
             log_z, width = model.log_partition_ais(data.x_train.to(dev), n_runs=args.ais_runs, betas=betas)
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         line = f"| {label} | {steps} | {ll:.2f} | {float(log_z):.2f} ± {float(width):.2f} | {secs:.0f} |"
         print(line, flush=True)
         lines.append(line)
-    extra = [f"- budget (every row): SGD lr {args.lr} momentum 0.5, batch {args.batch}, budget {args.budget} (rounds or minutes); "
+    extra = [f"- budget (every row): SGD lr {args.lr} ({args.schedule} schedule) momentum {args.momentum}, weight decay {args.weight_decay}, batch {args.batch}, budget {args.budget} (rounds or minutes); "
              f"AIS {args.ais_runs} runs, {len(betas) - 1} temperatures; {min(args.n_test, len(data.x_test))} test images"]
     table = ["| row | rounds | test LL (nats) | AIS log Z | train s |", "|---|---|---|---|---|", *lines]
     append(f"bench_rbm {args.tag}".rstrip(), "\n".join(table), "\n".join(extra), path=args.results)

@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from .errors import GenzooError  # noqa: E402
 from .registry import DATASETS, METRICS, MODELS, NETS  # noqa: E402
 from .data import Data, DataInfo, load_data  # noqa: E402
-from . import nets, models  # noqa: E402,F401
+from . import nets, models, metrics  # noqa: E402,F401
 from .models import CanEncode, CanSample, GenerativeModel, HasLogProb, HasNLLBound, Player, Stage  # noqa: E402
 from .train import TrainConfig, Trainer  # noqa: E402
 from .api import build, load, resume, train  # noqa: E402

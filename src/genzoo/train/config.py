@@ -19,8 +19,8 @@ class TrainConfig:
             suggestion from the model, else Adam.
         lr: learning rate; ``None`` takes the player's suggestion, else 1e-3.
         betas: Adam/AdamW betas (when the player suggests none).
-        momentum: SGD/RMSprop momentum.
-        weight_decay: L2 (decoupled for AdamW).
+        momentum: SGD/RMSprop momentum; ``None`` keeps the player's suggestion, else 0.
+        weight_decay: L2 (decoupled for AdamW); ``None`` keeps the player's suggestion, else 0.
         schedule: learning-rate schedule after warm-up: ``constant``, ``cosine`` (to 0),
             ``linear`` (to 0) or ``step`` (× ``decay_factor`` every ``decay_every`` rounds).
         grad_clip: clip each player's gradient norm to this value.
@@ -46,8 +46,8 @@ class TrainConfig:
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] | None = None
     lr: float | None = None
     betas: tuple[float, float] | None = None
-    momentum: float = 0.0
-    weight_decay: float = 0.0
+    momentum: float | None = None
+    weight_decay: float | None = None
     schedule: Literal["constant", "cosine", "linear", "step"] = "constant"
     warmup_steps: int = 0
     decay_every: int = 0

@@ -11,14 +11,13 @@ from torch import nn
 from ..errors import GenzooError
 from .config import TrainConfig
 
-_DEFAULTS = {"name": "adam", "lr": 1e-3}
+_DEFAULTS = {"name": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}
 _KNOWN = {"name", "lr", "betas", "momentum", "weight_decay", "eps", "alpha"}
 
 
 def player_settings(cfg: TrainConfig, name: str, suggested: dict[str, Any]) -> dict[str, Any]:
     """A player's optimizer settings: fallback < model's suggestion < ``train.*`` < ``train.players.NAME``."""
     s: dict[str, Any] = dict(_DEFAULTS)
-    s.update({"momentum": cfg.momentum, "weight_decay": cfg.weight_decay})
     s.update(suggested)
     if cfg.optimizer is not None:
         s["name"] = cfg.optimizer
@@ -26,6 +25,10 @@ def player_settings(cfg: TrainConfig, name: str, suggested: dict[str, Any]) -> d
         s["lr"] = cfg.lr
     if cfg.betas is not None:
         s["betas"] = tuple(cfg.betas)
+    if cfg.momentum is not None:
+        s["momentum"] = cfg.momentum
+    if cfg.weight_decay is not None:
+        s["weight_decay"] = cfg.weight_decay
     over = cfg.players.get(name, {})
     if not isinstance(over, dict):
         raise GenzooError(f"train.players.{name} must be a mapping of optimizer settings, e.g. {{lr: 1e-4}}")
