@@ -210,3 +210,47 @@ def test_vq_straight_through_reaches_encoder_and_ema_moves_codebook() -> None:
     m2.loss(Batch(data.x_train[:16]))
     assert not torch.equal(before, m2.codebook)
     assert m2.sample(3).shape == (3, 1, 8, 8)
+
+
+def test_cgm_quadrants_split_join_and_conditional_prior_kl() -> None:
+    from genzoo.models.cgm import quadrant_mask
+
+    torch.manual_seed(0)
+    m1, m2, m3 = (quadrant_mask(8, 8, g) for g in (1, 2, 3))
+    assert (int(m1.sum()), int(m2.sum()), int(m3.sum())) == (16, 32, 48)
+    assert bool(m1[7, 0]) and not bool(m1[0, 7]) and bool((m1 <= m2).all() and (m2 <= m3).all())
+    info = DataInfo("bars", (1, 8, 8))
+    model = genzoo.build("cgm", info, given=2, latent_dim=3, hidden=(16,))
+    x = torch.rand(5, 1, 8, 8)
+    xo, y = model.split(x)
+    assert xo.shape == (5, 32) and y.shape == (5, 32)
+    assert torch.equal(model.join(xo, y), x)
+    # KL(q(z|x,y) || p(z|x)) closed form against Monte Carlo log q - log p
+    post = model.vae.posterior(y, xo)
+    z = model.vae.rsample(post, 20000)  # (k, B, d)
+    mc = (model.vae.log_q(z, post) - model.vae.prior.log_prob(z.reshape(-1, 3), xo.repeat(20000, 1)).view(20000, 5)).mean(0)
+    closed = model.vae.kl(post, z[0], xo)
+    assert torch.allclose(mc, closed, atol=0.05)
+    # the completion keeps the observed pixels and the conditional NLL is a positive bound
+    done = model.sample(5, x)
+    assert done.shape == x.shape and torch.equal(model.split(done)[0], xo)
+    assert (model.cond_nll(x, k=8) > 0).all()
+
+
+def test_cgm_gsnn_term_trains_the_prior_network_and_fit_lowers_completion_error() -> None:
+    torch.manual_seed(0)
+    x = tiny_images(256).x_train
+    info = DataInfo("bars", tuple(x.shape[1:]))
+    model = genzoo.build("cgm", info, given=2, latent_dim=4, hidden=(64,), alpha=0.0)
+    model.loss(Batch(x[:32]))["loss"].backward()
+    assert model.vae.prior.net[0].weight.grad.abs().sum() > 0  # GSNN: gradient through z ~ p(z|x)
+    assert model.vae.encoder[0].weight.grad is None  # alpha = 0 never uses q(z|x,y)
+    model = genzoo.build("cgm", info, given=2, latent_dim=4, hidden=(64,), alpha=0.5)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    err = lambda: float((model.complete(x) - x).pow(2).mean())  # noqa: E731
+    before = err()
+    for i in range(300):
+        opt.zero_grad()
+        model.loss(Batch(x[(i * 32) % 256 :][:32]))["loss"].backward()
+        opt.step()
+    assert err() < 0.6 * before

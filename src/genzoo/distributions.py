@@ -360,3 +360,45 @@ class ClassConditionalNormal(Prior):
             c = torch.randint(0, self.means.shape[0], (n,), device=self.means.device)
         c = c.long()
         return self.means[c] + torch.randn(n, self.dim, device=self.means.device, dtype=self.means.dtype) * (0.5 * self.logvars[c]).exp()
+
+
+@PRIORS.register("conditional_normal")
+class ConditionalNormal(Prior):
+    r"""A prior network p(z | x) = N(μ(x), diag σ²(x)) over a continuous condition x.
+
+    This is the learned conditional prior of Sohn et al.'s conditional VAE for structured
+    output prediction: ``net`` maps the condition ``(B, D_c)`` to ``(B, 2 * dim)`` (mean and
+    log-variance). The KL from a diagonal Gaussian posterior is closed form, and
+    :meth:`rsample` is reparameterised so that the GSNN term (decoding z ~ p(z|x)) trains it.
+
+    References:
+        Sohn, Lee & Yan, "Learning Structured Output Representation using Deep Conditional
+        Generative Models", NeurIPS 2015.
+    """
+
+    conditional = True
+
+    def __init__(self, dim: int, net: nn.Module) -> None:
+        super().__init__(dim)
+        self.net = net
+
+    def params(self, c: Tensor | None) -> tuple[Tensor, Tensor]:
+        if c is None:
+            raise ValueError("a conditional prior p(z|x) needs its condition x")
+        mu, logvar = self.net(c.flatten(1)).chunk(2, dim=-1)  # (B, dim) each
+        return mu, logvar
+
+    def log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return log_normal_diag(z, *self.params(c))
+
+    def kl_from_normal(self, mu: Tensor, logvar: Tensor, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return kl_normal_normal(mu, logvar, *self.params(c))
+
+    def rsample(self, c: Tensor) -> Tensor:
+        mu, logvar = self.params(c)
+        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+    def sample(self, n: int, c: Tensor | None = None) -> Tensor:
+        if c is None or len(c) != n:
+            raise ValueError(f"a conditional prior draws one z per condition; pass {n} conditions")
+        return self.rsample(c)
