@@ -13,6 +13,7 @@ from genzoo.data.base import Batch, DataInfo
 from genzoo.divergences import F_DIVERGENCES, f_divergence_bound
 from genzoo.errors import GenzooError
 from genzoo.models.gan import GAN, adversarial_loss, gradient_penalty
+from genzoo.models.gan_variants import critic_split
 from genzoo.nets.conv import DCGANDiscriminator, DCGANGenerator
 from genzoo.nets.mlp import MLP
 from genzoo.train import TrainConfig, Trainer
@@ -239,3 +240,15 @@ def test_cgan_samples_follow_the_requested_label() -> None:
         assert float((nearest == k).float().mean()) > 0.8
     with pytest.raises(GenzooError, match="labelled data"):
         genzoo.build("cgan", DataInfo("x", (2,), kind="points"))
+
+
+def test_infogan_reads_back_the_codes_it_was_given() -> None:
+    torch.manual_seed(0)
+    model = genzoo.build("infogan", genzoo.DataInfo("pts", (2,), kind="points"), latent_dim=4, n_cont=2)
+    z = model.noise(64)
+    fake = model.generate(z)
+    cat, cont = model.infer_codes(fake)
+    assert cat.shape == (64, 1) and cont.shape == (64, 2)
+    _, _, acc = model.codes_nll(critic_split(model.critic, fake)[0], z)
+    target = z[:, model.noise_dim : model.noise_dim + model.cat_dim].argmax(-1)
+    assert float((cat[:, 0] == target).float().mean()) == pytest.approx(float(acc))

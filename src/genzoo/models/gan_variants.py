@@ -211,6 +211,15 @@ class InfoGAN(GAN):
         return {"loss": loss, "q_nll_cat": ce, "q_nll_cont": gauss, "q_acc": acc}
 
     @torch.no_grad()
+    def infer_codes(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Q's reading of images ``x``: the most probable category per categorical code ``(n, n_cat)``
+        and the mean of each continuous code ``(n, n_cont)`` (the codes as unsupervised features)."""
+        h, _ = critic_split(self.critic, x)
+        q = self.q_head(h)
+        k = self.n_cat * self.cat_dim
+        return q[:, :k].reshape(-1, self.n_cat, self.cat_dim).argmax(-1), q[:, k : k + self.n_cont]
+
+    @torch.no_grad()
     def sample_codes(self, cat: Tensor, cont: Tensor) -> Tensor:
         """Samples with chosen codes: ``cat (n, n_cat)`` categories, ``cont (n, n_cont)`` in [-1, 1]."""
         return self.generate(self.noise(cat.shape[0], (cat, cont)))
