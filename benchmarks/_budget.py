@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -22,19 +21,13 @@ def parse_budget(budget: str) -> tuple[int, float | None]:
 def fit(model: torch.nn.Module, data: Any, budget: str, **train: Any) -> tuple[Any, float, int]:
     """Train ``model`` for the budget; returns ``(model, seconds, rounds done)``.
 
-    A minutes budget stops the trainer from a timer thread through its Ctrl-C flag, so the
-    loop ends cleanly between rounds.
+    A minutes budget is the trainer's ``max_minutes``: the run ends after the round that
+    crosses it, as if that were the last one (``on_fit_end`` still runs).
     """
     steps, seconds = parse_budget(budget)
-    cfg = TrainConfig(steps=steps, progress=False, log_every=train.pop("log_every", 10**9), **train)
+    cfg = TrainConfig(steps=steps, max_minutes=None if seconds is None else seconds / 60.0, progress=False,
+                      log_every=train.pop("log_every", 10**9), **train)
     t = Trainer(model, data, cfg, run=None, callbacks=[])
-    timer = None
-    if seconds is not None:
-        timer = threading.Timer(seconds, lambda: setattr(t, "_stop", True))
-        timer.daemon = True
-        timer.start()
     t0 = time.perf_counter()
     t.fit()
-    if timer is not None:
-        timer.cancel()
     return model.eval(), time.perf_counter() - t0, t.step

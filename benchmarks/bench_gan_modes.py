@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
+from genzoo.metrics.modes import mode_coverage  # noqa: E402
 from genzoo.nets.mlp import MLP  # noqa: E402
 from genzoo.train import TrainConfig, Trainer  # noqa: E402
 
-from _results import append  # noqa: E402
+from _results import RESULTS, append  # noqa: E402
 
 PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
 # row name -> (registered model, options, optimizer override or None to keep the model's own)
@@ -53,28 +53,6 @@ LOSSES = {
     "f-GAN (Pearson χ²)": ("fgan", {"divergence": "pearson"}, PACGAN_ADAM),
 }
 DATASETS = {"ring": ("8gaussians", {"radius": 1.0, "std": 0.01}), "grid": ("25gaussians", {})}
-
-
-# -- mode-coverage rules (plain functions; exact nearest-mode rules on known mixtures) ----------
-
-
-def assign_modes(x: Tensor, centres: Tensor, std: float, k: float = 3.0) -> Tensor:
-    """Index of the nearest centre for samples within ``k`` σ of it, else -1: ``(N,)``."""
-    d = torch.cdist(x.double(), centres.double())  # (N, M)
-    dist, idx = d.min(1)
-    return torch.where(dist < k * std, idx, torch.full_like(idx, -1))
-
-
-def mode_stats(x: Tensor, centres: Tensor, std: float) -> dict[str, float]:
-    """Modes captured, % high-quality samples, and KL(mode histogram || uniform) in nats."""
-    a = assign_modes(x, centres, std)
-    counts = torch.bincount(a[a >= 0], minlength=len(centres)).double()
-    hq = float(counts.sum())
-    q = counts / max(hq, 1.0)
-    nz = q > 0
-    # KL(q || u) = Σ q log(q M); with no high-quality sample at all it is undefined (inf)
-    rkl = float((q[nz] * torch.log(q[nz] * len(centres))).sum()) if hq > 0 else math.inf
-    return {"modes": float((counts > 0).sum()), "high_quality": 100.0 * hq / len(x), "reverse_kl": rkl}
 
 
 def mean_se(values: list[float]) -> str:
@@ -105,8 +83,8 @@ def run(row: str, dataset: str, seed: int, steps: int, n_samples: int) -> dict[s
     model.eval()
     with torch.no_grad():
         x = model.sample(n_samples)
-    centres = torch.tensor(data.info.extras["centers"])
-    return mode_stats(x, centres, float(data.info.extras["std"]))
+    stats = mode_coverage(x, data.info.extras["centers"], float(data.info.extras["std"]))  # genzoo.metrics.modes rules
+    return {"modes": stats["modes"], "high_quality": 100.0 * stats["high_quality"], "reverse_kl": stats["reverse_kl"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tag", default="", help="e.g. 'SMOKE TEST', appended to the section title")
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    ap.add_argument("--results", default=str(RESULTS), help="markdown file the section is appended to")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = [r.strip() for r in args.losses.split(",") if r.strip()]
@@ -143,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
              "(400k rounds) with a maxout discriminator; compare figures only at that budget.")
     print(notes)
     if not args.no_write:
-        append(f"GAN mode coverage (PacGAN Table 1 protocol) {args.tag}".rstrip(), "\n".join(lines), notes)
+        append(f"GAN mode coverage (PacGAN Table 1 protocol) {args.tag}".rstrip(), "\n".join(lines), notes, path=args.results)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Protocol (Li et al. 2015; Goodfellow et al. 2014): MNIST intensities in [0, 1]
 (``load_data("mnist")``); the last 10 000 training images are the validation split, the
 first 50 000 train the models for ``--budget`` rounds (or minutes, ``30m``) with Adam
 ``--lr`` and minibatches of ``--batch``. Each model draws 10 000 samples; a Gaussian Parzen
-window on them (``benchmarks/_parzen.py``) gets its σ from a log-spaced grid on
+window on them (:mod:`genzoo.metrics.likelihood`) gets its σ from a log-spaced grid on
 ``--n-val`` validation images, and the mean test log-likelihood (nats) over ``--n-test``
 test images is reported with that σ.
 
@@ -28,10 +28,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
 from genzoo.data.base import Data  # noqa: E402
+from genzoo.metrics.likelihood import parzen_log_likelihood, select_sigma  # noqa: E402
 
 from _budget import fit  # noqa: E402
 from _results import add_common_args, append  # noqa: E402
-from _parzen import parzen_log_likelihood, select_sigma  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,9 +9,11 @@ from . import nets, models, metrics  # noqa: E402,F401
 from .models import CanEncode, CanSample, GenerativeModel, HasLogProb, HasNLLBound, Player, Stage  # noqa: E402
 from .train import TrainConfig, Trainer  # noqa: E402
 from .api import build, load, resume, train  # noqa: E402
+from .evaluate import evaluate  # noqa: E402  (the function shadows the module name, as genzoo.train does)
+from .bench import bench  # noqa: E402
 
 __all__ = [
     "__version__", "GenzooError", "MODELS", "NETS", "DATASETS", "METRICS", "Data", "DataInfo", "load_data",
     "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "HasLogProb", "HasNLLBound",
-    "TrainConfig", "Trainer", "build", "train", "resume", "load",
+    "TrainConfig", "Trainer", "build", "train", "resume", "load", "evaluate", "bench",
 ]

@@ -13,6 +13,7 @@ from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import api
@@ -197,6 +198,166 @@ def info(run: Path = typer.Argument(..., help="Run folder.")) -> None:
         out_console.print(f"{sub:<7}{', '.join(files) or '-'}")
 
 
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+def _fmt(x: Any, spec: str = ".4g") -> str:
+    return format(x, spec) if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
+
+
+def _protocol_text(p: Any) -> str:
+    """The protocol's short figures (counts, k, split...); long descriptions stay in eval.json."""
+    if not isinstance(p, dict):
+        return ""
+    short = {k: v for k, v in p.items() if isinstance(v, (int, float))
+             or (isinstance(v, str) and (len(v) <= 24 or (" " not in v and len(v) <= 64)))}  # ids, not prose
+    return ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in short.items())
+
+
+def _metric_options(set_: list[str]) -> dict[str, Any]:
+    """``--set nll.k=5000`` -> ``{"nll": {"k": 5000}}``."""
+    return parse_overrides(set_)
+
+
+@app.command("eval")
+def eval_(
+    run: Path = typer.Argument(..., help="Run folder."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated metric names (default: every applicable one)."),
+    n: int = typer.Option(10_000, "-n", help="Samples / test examples per metric."),
+    set_: List[str] = typer.Option([], "--set", help="Metric option, e.g. nll.k=5000 (repeatable)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+) -> None:
+    """Score a trained run with registered metrics; results are merged into RUN/eval.json."""
+    from .evaluate import EVAL_FILE, evaluate
+
+    if n < 1:
+        raise GenzooError(f"-n must be at least 1, got {n}")
+    res = evaluate(
+        run, metrics, n=n, device=device, seed=seed, progress=err_console.is_terminal,
+        options=_metric_options(set_), data_root=data_root,
+    )
+    table = Table(title=f"{run}  ({res['model'].get('type') if isinstance(res['model'], dict) else res['model']} on {res['data']}, n={n}, seed={seed})")
+    for col in ("metric", "value", "± stderr", "protocol", "s"):
+        table.add_column(col, justify="right" if col in ("value", "± stderr", "s") else "left")
+    for name, r in res["metrics"].items():
+        arrow = "↑" if r.get("higher_is_better") else "↓"
+        if r.get("value") is None:
+            value, err = ("n/a", "") if "error" not in r else ("[red]error[/red]", "")
+            proto = f"[dim]{escape(str(r.get('reason')))}[/dim]" if "error" not in r else f"[red]{escape(str(r['error']))}[/red]"
+        else:
+            value, err, proto = _fmt(r["value"]), _fmt(r["stderr"], ".2g") if r.get("stderr") is not None else "", escape(_protocol_text(r.get("protocol")))
+        table.add_row(f"{name} {arrow}", value, err, proto, f"{res['wall_s'].get(name, 0):.1f}")
+    out_console.print(table)
+    out_console.print(str(Path(run) / EVAL_FILE), soft_wrap=True)
+
+
+@app.command()
+def bench(
+    data: str = typer.Option(..., "--data", "-d", help="Dataset name (see `genzoo datasets`)."),
+    models: str = typer.Option(..., "--models", help="Comma-separated model names, or all (every model for this kind of data)."),
+    budget: str = typer.Option("2m", "--budget", "-b", help="Per model: rounds (5000) or wall-clock time (2m, 90s)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated metric names (default: every one)."),
+    n: int = typer.Option(10_000, "-n", help="Samples / test examples per metric."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for runs and leaderboard (default runs/bench-DATA)."),
+    set_: List[str] = typer.Option([], "--set", help="train.lr=1e-3, model.vae.latent_dim=8, data.n_train=2000 or nll.k=1000 (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every model's training and evaluation."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+) -> None:
+    """Train several models with one budget on one dataset, score them alike, write a leaderboard."""
+    from .bench import _cell, bench as run_bench
+
+    if n < 1:
+        raise GenzooError(f"-n must be at least 1, got {n}")
+    sets = parse_overrides(set_)
+    train_opts = sets.pop("train", {})
+    data_opts = sets.pop("data", {})
+    model_opts = sets.pop("model", {})
+    for k, v in model_opts.items():
+        if not isinstance(v, dict):
+            raise GenzooError(f"model options name their model: write model.MODEL.{k}=..., e.g. model.vae.latent_dim=8")
+    if data_root is not None:
+        data_opts["root"] = str(data_root)
+    board = run_bench(
+        data, models, budget=budget, out=out, metrics=metrics, n=n, seed=seed, progress=True,
+        model_options=model_opts, train_options=train_opts, data_options=data_opts, options=sets,
+    )
+    table = Table(title=f"bench on {board['data']}")
+    table.add_column("model", style="bold")
+    for m in board["metrics"]:
+        table.add_column(f"{m} {'↑' if board['higher_is_better'].get(m) else '↓'}", justify="right")
+    for col in ("train s", "eval s", "steps"):
+        table.add_column(col, justify="right")
+    for r in board["rows"]:
+        if r["status"] != "ok":
+            cells = [f"[red]{escape(r['status'])}[/red]"] + [""] * (len(board["metrics"]) - 1) if board["metrics"] else []
+        else:
+            cells = [escape(_cell(r["metrics"].get(m))) for m in board["metrics"]]
+        table.add_row(r["model"], *cells, *(_fmt(r[k], ".1f") if r[k] is not None else "-" for k in ("train_s", "eval_s")), str(r["steps"] or "-"))
+    out_console.print(table)
+    out_console.print(str(Path(board["out"]) / "leaderboard.md"), soft_wrap=True)
+
+
+features_app = typer.Typer(no_args_is_help=True, help="Feature classifiers genzoo trains itself for FID, KID, precision/recall and mode counts.")
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("train")
+def features_train(
+    data: str = typer.Option(..., "--data", "-d", help="Labelled image dataset, e.g. mnist."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Training passes (default: the library's)."),
+    force: bool = typer.Option(False, "--force", help="Retrain even if a network is cached."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+) -> None:
+    """Train (or reuse) the cached feature classifier of a dataset and report its test accuracy."""
+    from .data import load_data
+    from .metrics import features
+
+    if epochs is not None and epochs <= 0:
+        raise GenzooError(f"--epochs must be positive, got {epochs}")
+    d = load_data(data, root=str(data_root) if data_root is not None else None)
+    key = getattr(features, "CHANNELWISE", {}).get(d.info.name, d.info.name)
+    cached = features.feature_info(key)
+    if cached is not None and not force:
+        err_console.print(f"feature network for {key} already cached; pass --force to retrain it")
+    net = features.feature_net(d, train=True, force=force, progress=err_console.is_terminal,
+                               **({"epochs": epochs} if epochs is not None else {}))
+    info = features.feature_info(key) or {}
+    acc = info.get("test_accuracy", getattr(net, "genzoo_accuracy", None))
+    where = features.cache_root() / "features"
+    out_console.print(f"{key}: test accuracy {_fmt(100 * acc, '.2f') + ' %' if isinstance(acc, (int, float)) else 'unknown'}")
+    out_console.print(str(where / f"{key.replace('/', '_').replace(':', '_')}.safetensors"), soft_wrap=True)
+
+
+@features_app.command("list")
+def features_list() -> None:
+    """Show the cached feature networks (dataset, test accuracy, epochs, date)."""
+    from .metrics import features
+
+    where = features.cache_root() / "features"
+    files = sorted(where.glob("*.json")) if where.is_dir() else []
+    if not files:
+        out_console.print(f"no feature networks cached in {where}; train one with `genzoo features train --data mnist`")
+        return
+    table = Table(title=str(where))
+    for col in ("dataset", "test acc", "epochs", "shape", "classes", "date"):
+        table.add_column(col)
+    for f in files:
+        try:
+            meta = json.loads(f.read_text())
+        except (OSError, ValueError):
+            table.add_row(f.stem, "[red]corrupt[/red]", "", "", "", "")
+            continue
+        acc = meta.get("test_accuracy")
+        table.add_row(
+            str(meta.get("dataset", f.stem)), f"{100 * acc:.2f} %" if isinstance(acc, (int, float)) else "-",
+            _fmt(meta.get("epochs", "-")), "x".join(str(s) for s in meta.get("image_shape", [])) or "-",
+            str(meta.get("num_classes", "-")), str(meta.get("date", "-")),
+        )
+    out_console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:
@@ -204,10 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
             return rc
     except GenzooError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     except NonFiniteLoss as e:
-        err_console.print(f"[red]training stopped:[/red] {e}", highlight=False)
+        err_console.print(f"[red]training stopped:[/red] {escape(str(e))}", highlight=False)
         return 1
     except typer.Exit as e:
         return e.exit_code
@@ -217,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # click's usage errors (vendored inside newer typer), matched by their API
         message = getattr(e, "format_message", None)
         if callable(message) and hasattr(e, "exit_code"):
-            err_console.print(f"[red]error:[/red] {message()}", highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(message())}", highlight=False)
             return 2
         if type(e).__name__ == "Abort":
             return 130

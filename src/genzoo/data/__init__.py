@@ -21,7 +21,7 @@ import inspect
 
 from ..errors import GenzooError
 from ..registry import DATASETS
-from . import digits, files, mnist, toy  # noqa: F401  (imported so their datasets register)
+from . import digits, files, mnist, stacked, toy  # noqa: F401  (imported so their datasets register)
 from .base import Batch, Data, DataInfo, InMemoryLoader
 from .toy import toy_log_density
 

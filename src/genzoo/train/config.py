@@ -14,6 +14,9 @@ class TrainConfig:
         steps: rounds of updates (each player ``repeat`` times per round). Default 5000
             when neither ``steps`` nor ``epochs`` is set.
         epochs: alternatively, passes over the training set (converted to rounds).
+        max_minutes: also stop after this many minutes of training; the run then ends as if
+            its last round had been reached (final log, checkpoint, ``on_fit_end``, weights).
+            Measured from the start of each ``fit`` (a resumed run gets a fresh budget).
         batch_size: examples per update.
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``; ``None`` takes each player's
             suggestion from the model, else Adam.
@@ -42,6 +45,7 @@ class TrainConfig:
 
     steps: int | None = None
     epochs: float | None = None
+    max_minutes: float | None = None
     batch_size: int = 128
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] | None = None
     lr: float | None = None

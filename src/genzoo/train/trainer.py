@@ -149,6 +149,7 @@ class Trainer:
         old_handler = self._install_sigint()
         t_last, step_last = time.perf_counter(), self.step
         cfg = self.cfg
+        deadline = t_last + 60.0 * cfg.max_minutes if cfg.max_minutes is not None else None
         try:
             with progress or contextlib.nullcontext():
                 while self.step < self.total and not self._stop:
@@ -163,6 +164,8 @@ class Trainer:
                     if self.ema is not None:
                         self.ema.update()
                     self.step += 1
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        self.total = self.step  # time budget spent: finish as if this were the last round
                     if progress is not None and (self.step % 10 == 0 or self.step == self.total):
                         progress.update(task, completed=self.step)
                     if self.step % cfg.log_every == 0 or self.step == self.total:
