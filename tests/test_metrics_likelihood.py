@@ -322,3 +322,13 @@ def test_ais_nll_matches_the_exact_nll_of_a_tiny_rbm() -> None:
     assert abs(r["log_z"] - exact_log_z) < r["log_z_width"] + 0.01
     assert r["value"] == pytest.approx(exact, abs=r["log_z_width"] + 0.01)
     assert run_metric("exact_nll", ctx)["value"] == pytest.approx(exact, abs=1e-4)  # H <= 20: exact log Z
+
+
+def test_exact_nll_is_not_applicable_to_a_large_rbm() -> None:
+    info = DataInfo("bits25", (1, 5, 5), levels=2)
+    x = (torch.rand(20, 1, 5, 5) < 0.3).float()
+    model = RBM(info, 21)  # H > 20: log Z only by AIS
+    ctx = EvalContext(model, Data(x, x, info), n=10, seed=0)
+    for name in ("exact_nll", "bpd"):
+        with pytest.raises(NotApplicable, match="ais_nll"):
+            run_metric(name, ctx)

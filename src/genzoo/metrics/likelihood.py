@@ -148,6 +148,12 @@ def binarized_test(ctx: EvalContext, n: int | None = None) -> tuple[Tensor, dict
     return x, {"test_binarization": f"fixed Bernoulli draw, seed {seed}"}
 
 
+def _require_exact(model: object, metric: str) -> None:
+    """Models whose ``log_prob`` rests on an estimated normaliser (a large RBM's AIS log Z) say so."""
+    if getattr(model, "log_prob_is_exact", True) is False:
+        raise NotApplicable(f"metric '{metric}': {type(model).__name__}'s log Z is not exact at this size; use ais_nll")
+
+
 def _discrete(data: Data) -> bool:
     return bool(data.info.binarize) or data.info.levels == 2
 
@@ -180,6 +186,7 @@ def exact_nll_metric(ctx: EvalContext, n: int | None = None) -> dict[str, Any]:
     A density for continuous data, a probability for binary data. For 8-bit images use ``bpd``
     (a density of grid points is not a likelihood of the discrete data).
     """
+    _require_exact(ctx.model, "exact_nll")
     x, note = binarized_test(ctx, n)
     nll = per_example(ctx, x, lambda xb: -ctx.model.log_prob(xb), "exact NLL")
     mean, se = mean_stderr(nll)
@@ -210,6 +217,8 @@ def bpd_metric(ctx: EvalContext, k: int = 1000, n: int | None = None) -> dict[st
     has_lp, has_nb = isinstance(model, HasLogProb), isinstance(model, HasNLLBound)
     if not (has_lp or has_nb):
         raise NotApplicable(f"metric 'bpd' needs 'log_prob' or 'nll_bound', which {type(model).__name__} lacks")
+    if has_lp:
+        _require_exact(model, "bpd")
     D = info.dim
     x, note = binarized_test(ctx, n)
     lik = getattr(model, "likelihood", None)

@@ -272,6 +272,11 @@ class RBM(GenerativeModel):
         self.log_z_valid.fill_(1)
         return log_z
 
+    @property
+    def log_prob_is_exact(self) -> bool:
+        """Whether :meth:`log_prob` is exact: log Z by enumeration needs H <= 20; above that it is AIS's."""
+        return self.n_hidden <= 20
+
     def log_prob(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(x) = -F(x) - log Z ``(B,)`` with the cached log Z (an AIS *estimate* when H > 20)."""
         if not bool(self.log_z_valid):
