@@ -51,6 +51,9 @@ LOSSES = {
     "f-GAN (KL)": ("fgan", {"divergence": "kl"}, PACGAN_ADAM),
     "f-GAN (reverse KL)": ("fgan", {"divergence": "reverse_kl"}, PACGAN_ADAM),
     "f-GAN (Pearson χ²)": ("fgan", {"divergence": "pearson"}, PACGAN_ADAM),
+    "PacGAN2": ("gan", {"loss": "non_saturating", "pack": 2}, PACGAN_ADAM),
+    "PacGAN4": ("gan", {"loss": "non_saturating", "pack": 4}, PACGAN_ADAM),
+    "WGAN-GP pack4": ("wgan_gp", {"pack": 4}, None),
 }
 DATASETS = {"ring": ("8gaussians", {"radius": 1.0, "std": 0.01}), "grid": ("25gaussians", {})}
 
@@ -75,7 +78,7 @@ def run(row: str, dataset: str, seed: int, steps: int, n_samples: int) -> dict[s
     model = genzoo.build(name, data.info, latent_dim=2, **options)
     # PacGAN's networks, swapped in before the trainer collects the players' parameters
     model.generator = MLP(2, 2, (400,) * 4, "relu", batch_norm=True)
-    model.critic = MLP(2, 1, (200,) * 3, "leaky_relu")
+    model.critic = MLP(2 * model.pack, 1, (200,) * 3, "leaky_relu")  # PacGAN: m samples side by side
     players = {} if optim is None else {"critic": dict(optim), "generator": dict(optim)}
     cfg = TrainConfig(steps=steps, batch_size=100, seed=seed, progress=False, log_every=max(1, steps),
                       checkpoint_every=0, players=players)

@@ -252,3 +252,35 @@ def test_infogan_reads_back_the_codes_it_was_given() -> None:
     _, _, acc = model.codes_nll(critic_split(model.critic, fake)[0], z)
     target = z[:, model.noise_dim : model.noise_dim + model.cat_dim].argmax(-1)
     assert float((cat[:, 0] == target).float().mean()) == pytest.approx(float(acc))
+
+
+# -- PacGAN packing --------------------------------------------------------------------------------
+
+
+def test_packing_scores_groups_of_m_examples() -> None:
+    torch.manual_seed(0)
+    info = DataInfo("x", (3,), kind="points")
+    lin = nn.Linear(3 * 4, 1)
+    model = GAN(MLP(2, 3, (4,)), lin, adversarial_loss("wasserstein"), info, 2, pack=4, gp_weight=10.0)
+    x = torch.randn(8, 3)
+    s = model.score(x)
+    assert s.shape == (2,)
+    assert torch.allclose(s, lin(torch.cat([x[0:4].reshape(1, -1), x[4:8].reshape(1, -1)]))[:, 0])
+    # the penalty's gradient norm is over each packed input: ‖w‖ for a linear critic
+    closed = (lin.weight.norm() - 1) ** 2
+    assert torch.allclose(model.critic_loss(Batch(x))["gp"], closed, atol=1e-5)
+    with pytest.raises(GenzooError, match="divisible by 4"):
+        model.score(torch.randn(6, 3))
+
+
+@pytest.mark.parametrize("name", ["gan", "dcgan", "wgan_gp"])
+def test_packed_models_train(name: str) -> None:
+    image = name == "dcgan"
+    data = tiny_images(n_train=64) if image else mixture_2d(n_train=128)
+    torch.manual_seed(0)
+    model = genzoo.build(name, data.info, pack=2, **({"width": 4} if image else {"hidden": (16,)}))
+    first = next(model.critic.parameters())
+    before = first.detach().clone()
+    Trainer(model, data, TrainConfig(steps=2, batch_size=32, lr=1e-2, progress=False, threads=1), callbacks=[]).fit()
+    assert not torch.equal(before, first)
+    assert model.sample(5).shape == (5, *data.info.shape)

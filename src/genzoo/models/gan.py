@@ -135,8 +135,9 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     """
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    scores = critic(x_hat)  # (B,), or (B / m,) for a packing critic
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return ((grad.reshape(scores.shape[0], -1).norm(dim=1) - 1) ** 2).mean()  # norm over each critic input
 
 
 def one_hot(c: Tensor, num_classes: int, like: Tensor) -> Tensor:
@@ -171,6 +172,10 @@ class GAN(GenerativeModel):
         gp_weight: λ of the gradient penalty added to the critic loss (WGAN-GP); 0: off.
         out_act: applied to the generator's raw output: ``none``, ``sigmoid`` or ``tanh``.
         num_classes: > 0 makes the GAN conditional on labels (cGAN).
+        pack: PacGAN's packing degree m (Lin et al. 2018): the critic scores m examples of
+            one source at once, concatenated along dim 1 (features, or channels for images),
+            so it sees the diversity of a set and penalises mode collapse. The critic takes
+            ``m * (C [+ K])`` input channels; batches must be divisible by m. 1: off.
         critic_optim, generator_optim: suggested optimizer settings of the two players.
     """
 
@@ -187,6 +192,7 @@ class GAN(GenerativeModel):
         gp_weight: float = 0.0,
         out_act: str = "none",
         num_classes: int = 0,
+        pack: int = 1,
         critic_optim: dict[str, Any] | None = None,
         generator_optim: dict[str, Any] | None = None,
     ) -> None:
@@ -195,6 +201,9 @@ class GAN(GenerativeModel):
             raise GenzooError(f"out_act must be none, sigmoid or tanh, got {out_act!r}")
         if n_critic < 1:
             raise GenzooError(f"n_critic must be at least 1, got {n_critic}")
+        if pack < 1:
+            raise GenzooError(f"pack must be at least 1, got {pack}")
+        self.pack = pack
         self.generator, self.critic, self.adv = generator, critic, loss
         self.info, self.latent_dim, self.num_classes = info, latent_dim, num_classes
         self.n_critic, self.clip, self.gp_weight, self.out_act = n_critic, clip, gp_weight, out_act
@@ -243,8 +252,14 @@ class GAN(GenerativeModel):
         return torch.sigmoid(x) if self.out_act == "sigmoid" else torch.tanh(x) if self.out_act == "tanh" else x
 
     def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Raw critic scores ``(B,)`` (for EBGAN/BEGAN: energies)."""
-        return self.critic(x if y is None else _append_labels(x, y)).reshape(x.shape[0])
+        """Raw critic scores ``(B,)`` (for EBGAN/BEGAN: energies); ``(B / pack,)`` when packing."""
+        v = x if y is None else _append_labels(x, y)  # (B, C [+ K], ...)
+        if self.pack > 1:
+            if v.shape[0] % self.pack:
+                raise GenzooError(f"pack={self.pack} needs a batch size divisible by {self.pack}, got {v.shape[0]}; "
+                                  f"set train.batch_size to a multiple of {self.pack}")
+            v = v.reshape(v.shape[0] // self.pack, self.pack * v.shape[1], *v.shape[2:])  # m examples side by side
+        return self.critic(v).reshape(v.shape[0])
 
     @torch.no_grad()
     def sample(self, n: int, c: Tensor | None = None) -> Tensor:
@@ -298,17 +313,17 @@ def output_activation(info: DataInfo) -> str:
 
 def gan_nets(
     info: DataInfo, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
-    cond: int = 0, critic_out: int = 1, batch_norm: bool = True,
+    cond: int = 0, critic_out: int = 1, batch_norm: bool = True, pack: int = 1,
 ) -> tuple[nn.Module, nn.Module]:
-    """A generator ``latent_dim + cond -> data`` and a critic ``data (+ cond) -> critic_out``."""
+    """A generator ``latent_dim + cond -> data`` and a critic ``pack x (data (+ cond)) -> critic_out``."""
     net = pick_net(info, net)
     if net == "dcgan":
         c, h, w = info.shape
         gen = DCGANGenerator(latent_dim + cond, (c, h, w), width)
-        critic = DCGANDiscriminator((c + cond, h, w), critic_out, width, batch_norm)
+        critic = DCGANDiscriminator(((c + cond) * pack, h, w), critic_out, width, batch_norm)
         return gen, critic
     gen = MLP(latent_dim + cond, info.dim, hidden, "relu")
-    critic = MLP(info.dim + cond, critic_out, hidden, "leaky_relu")
+    critic = MLP((info.dim + cond) * pack, critic_out, hidden, "leaky_relu")
     return gen, critic
 
 
@@ -316,13 +331,14 @@ ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et a
 
 
 def _build(info: DataInfo, loss: AdversarialLoss, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
-           conditional: bool = False, batch_norm: bool = True, optim: dict[str, Any] | None = None, **kw: Any) -> GAN:
+           conditional: bool = False, batch_norm: bool = True, optim: dict[str, Any] | None = None, pack: int = 1,
+           **kw: Any) -> GAN:
     if conditional and info.num_classes < 1:
         raise GenzooError(f"a conditional GAN needs labelled data, but {info.name} has no classes; use an unconditional model")
     k = info.num_classes if conditional else 0
-    gen, critic = gan_nets(info, net, latent_dim, hidden, width, cond=k, batch_norm=batch_norm)
+    gen, critic = gan_nets(info, net, latent_dim, hidden, width, cond=k, batch_norm=batch_norm, pack=pack)
     optim = dict(ADAM_DCGAN if optim is None else optim)
-    return GAN(gen, critic, loss, info, latent_dim, out_act=output_activation(info), num_classes=k,
+    return GAN(gen, critic, loss, info, latent_dim, out_act=output_activation(info), num_classes=k, pack=pack,
                critic_optim=optim, generator_optim=dict(optim), **kw)
 
 
@@ -331,14 +347,14 @@ Net = Literal["auto", "mlp", "dcgan"]
 
 @MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
 def gan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-        net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
-    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width)
+        net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
+    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, pack=pack)
 
 
 @MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
 def dcgan(info: DataInfo, latent_dim: int = 100, width: int = 64,
-          loss: Literal["non_saturating", "minimax"] = "non_saturating") -> GAN:
-    return _build(info, adversarial_loss(loss), "dcgan", latent_dim, (), width)
+          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: int = 1) -> GAN:
+    return _build(info, adversarial_loss(loss), "dcgan", latent_dim, (), width, pack=pack)
 
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
@@ -351,9 +367,9 @@ def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "
 def fgan(info: DataInfo, latent_dim: int = 16,
          divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
          generator_update: Literal["alternative", "saddle"] = "alternative",
-         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
     return _build(info, adversarial_loss("fgan", divergence=divergence, generator=generator_update), net, latent_dim,
-                  hidden, width)
+                  hidden, width, pack=pack)
 
 
 # A clipped critic (c = 0.01) needs thousands of rounds on a 2-D mixture (~0.2-0.5 of samples on a
@@ -372,10 +388,10 @@ def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int
 @MODELS.register("wgan_gp", help="WGAN-GP (Gulrajani et al. 2017): gradient penalty λ=10, Adam 1e-4 β=(0, 0.9)",
                  tiny_fit={"steps": 600})  # ~0.6 of samples on a mode at 300 rounds, > 0.9 at 600
 def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_critic: int = 5, net: Net = "auto",
-            hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+            hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
     # no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
     return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic,
-                  gp_weight=gp_weight, batch_norm=False, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)})
+                  gp_weight=gp_weight, batch_norm=False, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}, pack=pack)
 
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
