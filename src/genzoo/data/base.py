@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 from ..errors import GenzooError
 
@@ -59,13 +60,27 @@ class DataInfo:
 
 @dataclass
 class Data:
-    """A dataset held in memory: float32 examples of shape ``(N, *info.shape)``, int64 labels."""
+    """A dataset: float32 examples of shape ``(N, *info.shape)``, int64 labels.
+
+    Data that fits in memory is all tensors. Data that does not sets ``stream``: a map-style
+    ``torch.utils.data.Dataset`` over the whole training split whose items are ``x`` or
+    ``(x, label)``; the trainer then streams batches through a ``DataLoader``
+    (:class:`StreamingLoader`), and ``x_train``/``y_train`` hold only an in-memory
+    *reference sample* of the training split, for what needs training examples at hand
+    (an autoencoder's code sampler, Parzen's validation split, AIS base rates).
+    """
 
     x_train: Tensor
     x_test: Tensor
     info: DataInfo
     y_train: Tensor | None = None
     y_test: Tensor | None = None
+    stream: Dataset | None = None
+
+    @property
+    def n_train(self) -> int:
+        """Size of the whole training split (streamed or in memory)."""
+        return len(self.stream) if self.stream is not None else len(self.x_train)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -82,6 +97,14 @@ class Data:
                 raise GenzooError(f"{self.info.name}: {split} examples contain NaN or infinite values; clean the data first")
             if y is not None and len(y) != len(x):
                 raise GenzooError(f"{self.info.name}: {len(x)} {split} examples but {len(y)} labels")
+        if self.stream is not None:
+            if len(self.stream) == 0:  # type: ignore[arg-type]
+                raise GenzooError(f"{self.info.name}: the streamed training split is empty")
+            first = self.stream[0]
+            x0 = first[0] if isinstance(first, (tuple, list)) else first
+            if not isinstance(x0, Tensor) or tuple(x0.shape) != tuple(self.info.shape):
+                got = tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__
+                raise GenzooError(f"{self.info.name}: streamed examples must be tensors of shape {tuple(self.info.shape)}, got {got}")
         if len(self.x_train) == 0:
             raise GenzooError(f"{self.info.name}: the training split is empty")
 
@@ -160,3 +183,90 @@ class InMemoryLoader:
         self.pos = int(state["pos"])
         self.gen.set_state(state["generator"])
         self.perm = state["perm"].to(self.x.device)
+
+
+def _collate(items: list[Any]) -> tuple[Tensor, Tensor | None]:
+    """Items ``x`` or ``(x, label)`` -> ``(x (B, ...), labels (B,) or None)``."""
+    if isinstance(items[0], (tuple, list)):
+        xs, ys = zip(*items)
+        return torch.stack(xs), torch.as_tensor(ys, dtype=torch.int64)
+    return torch.stack(items), None
+
+
+class StreamingLoader:
+    """Endless shuffled batches of a map-style ``Dataset`` through torch's ``DataLoader``.
+
+    For data that does not fit in memory (``Data.stream``). It keeps the contract of
+    :class:`InMemoryLoader`: fixed-size batches (the last incomplete one dropped), one seeded
+    permutation per epoch, dynamic binarization, and a :meth:`state_dict` from which a resumed
+    run continues with exactly the batches an uninterrupted one would see (the epoch's
+    permutation is saved and the loader restarts at the saved position). ``num_workers``
+    processes decode examples in parallel; batches are pinned when the device is a GPU.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        binarize: str | None = None,
+        device: torch.device | str = "cpu",
+        num_workers: int = 0,
+    ) -> None:
+        n = len(dataset)  # type: ignore[arg-type]
+        if batch_size < 1:
+            raise GenzooError(f"batch size must be at least 1, got {batch_size}")
+        if batch_size > n:
+            raise GenzooError(f"batch size {batch_size} is larger than the {n} training examples; lower train.batch_size")
+        if num_workers < 0:
+            raise GenzooError(f"train.num_workers must be 0 or more, got {num_workers}")
+        self.dataset, self.n, self.batch_size, self.binarize = dataset, n, batch_size, binarize
+        self.device, self.num_workers = torch.device(device), num_workers
+        self.gen = torch.Generator()  # on the host: the DataLoader's indices live there
+        self.gen.manual_seed(seed)
+        self.batches_per_epoch = n // batch_size
+        self.epoch = 0
+        self.pos = 0
+        self.perm = torch.randperm(n, generator=self.gen)
+        self._it: Any = None
+
+    def __iter__(self) -> "StreamingLoader":
+        return self
+
+    def _start(self) -> None:
+        """A DataLoader over the rest of this epoch's batches, from ``pos`` on."""
+        rows = self.perm[: self.batches_per_epoch * self.batch_size].view(self.batches_per_epoch, self.batch_size)
+        # its own generator: a DataLoader iterator otherwise draws its workers' base seed from the
+        # global RNG, which would shift the model's noise whenever an epoch (or a resume) starts
+        seeds = torch.Generator().manual_seed(self.epoch)
+        loader = DataLoader(self.dataset, batch_sampler=rows[self.pos :].tolist(), num_workers=self.num_workers,
+                            collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=seeds)
+        self._it = iter(loader)
+
+    def __next__(self) -> Batch:
+        if self.pos >= self.batches_per_epoch:
+            self.epoch += 1
+            self.pos = 0
+            self.perm = torch.randperm(self.n, generator=self.gen)
+            self._it = None
+        if self._it is None:
+            self._start()
+        x, y = next(self._it)
+        self.pos += 1
+        if not torch.is_floating_point(x):
+            raise GenzooError(f"streamed examples must be floating point, got {x.dtype}; convert them in the dataset")
+        if self.binarize == "dynamic":
+            x = torch.bernoulli(x, generator=self.gen)
+        x = x.to(self.device, non_blocking=True)
+        return Batch(x, None if y is None else y.to(self.device, non_blocking=True))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "pos": self.pos, "generator": self.gen.get_state(), "perm": self.perm}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.pos = int(state["pos"])
+        self.gen.set_state(state["generator"].cpu())
+        self.perm = state["perm"].cpu()
+        self._it = None

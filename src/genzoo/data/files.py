@@ -66,13 +66,44 @@ def _is_gray(im) -> bool:
     return bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())
 
 
-@DATASETS.register("folder", help="folder:PATH, your PNG/JPG images; one sub-folder per class (options: size, channels)")
+def _to_tensor(im, mode: str) -> torch.Tensor:
+    """PIL image -> float ``(C, H, W)`` in [0, 1]."""
+    a = np.asarray(im.convert(mode) if im.mode != mode else im)
+    x = torch.from_numpy(a.copy()).to(torch.float32).div_(255.0)
+    return x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1).contiguous()
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Images decoded from their files on access: the streamed training split of ``folder:PATH``.
+
+    Items are ``(x (C, H, W) in [0, 1], label)``; an image whose size differs from the first
+    one's (without ``size``) is an error naming the file.
+    """
+
+    def __init__(self, items: list[tuple[Path, int]], size: int | None, mode: str, hw: tuple[int, int]) -> None:
+        self.items, self.size, self.mode, self.hw = items, size, mode, hw
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.items[i]
+        im = _read_image(path, self.size)
+        if im.size != self.hw:
+            raise GenzooError(f"{path} is {im.size[0]}x{im.size[1]}, other images are {self.hw[0]}x{self.hw[1]}; "
+                              "pass size=N to resize them all to N x N")
+        return _to_tensor(im, self.mode), label
+
+
+@DATASETS.register("folder", help="folder:PATH, your PNG/JPG images; one sub-folder per class (options: size, channels, stream)")
 def folder(
     path: str,
     size: int | None = None,
     channels: int | None = None,
     test_fraction: float = 0.1,
     seed: int = 0,
+    stream: bool = False,
+    reference: int = 2000,
 ) -> Data:
     """Images from a folder; when it has sub-folders, each is a class (sorted names -> labels).
 
@@ -86,6 +117,11 @@ def folder(
             with equal channels), else 3.
         test_fraction: share of the images held out as the test split.
         seed: seed of the train/test split.
+        stream: for folders too big for memory: the training images are decoded as batches
+            are drawn (``Data.stream``, a DataLoader with ``train.num_workers`` workers);
+            only the test split and a reference sample of ``reference`` training images are
+            held in memory. Channels are then decided on the first 64 images.
+        reference: size of that in-memory reference sample of the training split.
 
     Returns:
         The images, with labels and ``extras["classes"]`` when there are class sub-folders.
@@ -118,6 +154,8 @@ def folder(
             f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {root}; put images there, or one sub-folder of images per class"
         )
 
+    if stream:
+        return _stream_folder(root, name, items, bool(class_dirs), class_dirs, size, channels, test_fraction, seed, reference)
     images = [_read_image(p, size) for p, _ in items]
     sizes = {im.size for im in images}
     if len(sizes) > 1:
@@ -147,6 +185,50 @@ def folder(
         extras={"classes": [d.name for d in class_dirs]} if class_dirs else {},
     )
     return Data(x[train], x[test], info, None if y is None else y[train], None if y is None else y[test])
+
+
+def _stream_folder(root: Path, name: str, items: list[tuple[Path, int]], labelled: bool, class_dirs: list[Path],
+                   size: int | None, channels: int | None, test_fraction: float, seed: int, reference: int) -> Data:
+    """``folder(stream=True)``: the test split and a reference sample in memory, the training split streamed."""
+    if reference < 1:
+        raise GenzooError(f"{name}: reference must be at least 1 image, got {reference}")
+    probe = [_read_image(p, size) for p, _ in items[:: max(1, len(items) // 64)][:64]]
+    if channels is None:
+        channels = 1 if all(_is_gray(im) for im in probe) else 3
+    mode = "L" if channels == 1 else "RGB"
+    hw = probe[0].size
+    train, test = split_indices(len(items), test_fraction, seed, name)
+    files = ImageFiles([items[i] for i in train.tolist()], size, mode, hw)
+    ref = torch.randperm(len(files), generator=torch.Generator().manual_seed(int(seed)))[: min(reference, len(files))].sort().values
+
+    def load(ds: ImageFiles, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [ds[i] for i in idx]
+        if not pairs:  # an empty test split (test_fraction=0)
+            return torch.empty(0, channels, hw[1], hw[0]), torch.empty(0, dtype=torch.int64)
+        return torch.stack([x for x, _ in pairs]), torch.tensor([y for _, y in pairs], dtype=torch.int64)
+
+    x_ref, y_ref = load(files, ref.tolist())
+    tests = ImageFiles([items[i] for i in test.tolist()], size, mode, hw)
+    x_te, y_te = load(tests, list(range(len(tests))))
+    info = DataInfo(
+        name=name, shape=tuple(x_ref.shape[1:]), kind="image", value_range=(0.0, 1.0), num_classes=len(class_dirs),
+        levels=256, extras={"classes": [d.name for d in class_dirs]} if class_dirs else {},
+    )
+    return Data(x_ref, x_te, info, y_ref if labelled else None, y_te if labelled else None,
+                stream=files if labelled else _Unlabelled(files))
+
+
+class _Unlabelled(torch.utils.data.Dataset):
+    """Drops the label of ``(x, label)`` items (an unlabelled folder)."""
+
+    def __init__(self, ds: torch.utils.data.Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.ds[i][0]
 
 
 # --------------------------------------------------------------------------- numpy arrays

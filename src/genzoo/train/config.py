@@ -18,6 +18,8 @@ class TrainConfig:
             its last round had been reached (final log, checkpoint, ``on_fit_end``, weights).
             Measured from the start of each ``fit`` (a resumed run gets a fresh budget).
         batch_size: examples per update.
+        num_workers: DataLoader worker processes for streamed data (``Data.stream``, e.g.
+            ``folder:PATH`` with ``stream=true``); in-memory data ignores it.
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd``; ``None`` takes each player's
             suggestion from the model, else Adam.
         lr: learning rate; ``None`` takes the player's suggestion, else 1e-3.
@@ -47,6 +49,7 @@ class TrainConfig:
     epochs: float | None = None
     max_minutes: float | None = None
     batch_size: int = 128
+    num_workers: int = 0
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"] | None = None
     lr: float | None = None
     betas: tuple[float, float] | None = None

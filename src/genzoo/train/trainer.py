@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..data.base import Data, InMemoryLoader
+from ..data.base import Data, InMemoryLoader, StreamingLoader
 from ..errors import GenzooError, NonFiniteLoss
 from ..models.base import GenerativeModel, Player
 from .callbacks import Callback, Pictures
@@ -66,9 +66,16 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.model = model.to(self.device)
         self.callbacks = callbacks if callbacks is not None else [Pictures()]
-        self.loader = InMemoryLoader(
-            data.x_train, data.y_train, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize, device=self.device
-        )
+        if data.stream is not None:  # too big for memory: a DataLoader over the dataset
+            self.loader: InMemoryLoader | StreamingLoader = StreamingLoader(
+                data.stream, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize, device=self.device,
+                num_workers=self.cfg.num_workers,
+            )
+        else:
+            self.loader = InMemoryLoader(
+                data.x_train, data.y_train, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize,
+                device=self.device,
+            )
         self.total = self.cfg.total_steps(self.loader.batches_per_epoch)
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
