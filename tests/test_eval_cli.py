@@ -359,3 +359,20 @@ def test_features_cli(tmp_path: Path, monkeypatch, capsys) -> None:
     assert run_cli("features", "train", "--data", "digitz") == 2 and "did you mean 'digits'" in said(capsys)
     assert run_cli("features", "train", "--data", "digits", "--epochs", 0) == 2 and "--epochs" in said(capsys)
     assert len(calls) == 2
+
+
+def test_bench_on_images_draws_a_gallery_of_every_sampler(tmp_path: Path) -> None:
+    from helpers import tiny_images
+
+    out = tmp_path / "bench"
+    board = genzoo.bench(tiny_images(n_train=64, n_test=32), "vae,gan", budget=3, out=out, metrics=["recon"], n=16,
+                         progress=False, model_options={"vae": SMALL, "gan": {"hidden": (16,)}},
+                         train_options={"batch_size": 16})
+    assert [r["status"] for r in board["rows"]] == ["ok", "ok"]
+    im = Image.open(out / "gallery.png")
+    assert im.size[0] > 200 and im.size[1] > 100
+    # a model that cannot be loaded any more is left out rather than failing the picture
+    board["rows"].append({"model": "gone", "status": "ok", "run": str(tmp_path / "missing")})
+    from genzoo.bench import write_gallery
+
+    assert write_gallery(board, tmp_path / "g.png") == tmp_path / "g.png"

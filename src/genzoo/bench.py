@@ -217,7 +217,63 @@ def bench(
             console.print(f"[red]✗[/red] {tag}: {row['status']}: {escape(str(row['error']))}", highlight=False)
         board["rows"].append(row)
         write_leaderboard(board, out_dir)  # after every model, so a long bench shows partial results
+    if the_data.info.kind == "image":
+        with console.status("drawing the sample gallery"):
+            write_gallery(board, out_dir / "gallery.png", seed=seed)
     return board
+
+
+def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: int = 0) -> Path | None:
+    """One panel of ``per_model`` samples for every trained model that samples images, titled by name.
+
+    Models come back from their run folders (:func:`genzoo.load`); each samples with the same
+    seed. Returns the path, or ``None`` when no model could sample.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .models import CanSample
+    from .viz.plots import image_grid
+
+    panels = []
+    for r in board["rows"]:
+        if r.get("status") != "ok" or not r.get("run"):
+            continue
+        try:
+            model = api.load(r["run"])
+        except GenzooError:
+            continue
+        if not isinstance(model, CanSample):
+            continue
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            x = model.sample(per_model)  # (n, C, H, W)
+        vr = tuple(getattr(getattr(model, "info", None), "value_range", (0.0, 1.0)))
+        panels.append((r["model"], image_grid(x, nrow=int(math.ceil(math.sqrt(per_model))), value_range=vr)))
+    if not panels:
+        return None
+    ncols = min(6, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.35 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, grid) in zip(axes.flat, panels):
+        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+    budget = board["budget"]
+    what = f"{budget['steps']} rounds" if "steps" in budget else f"{budget['minutes']:g} min"
+    fig.suptitle(f"genzoo bench on {board['data']}: samples after {what} per model (seed {seed})", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
 
 
 def _train_one(name: str, data: Data, data_cfg: dict[str, Any], run_dir: Path, steps: int | None, minutes: float | None,
