@@ -332,3 +332,20 @@ def test_exact_nll_is_not_applicable_to_a_large_rbm() -> None:
     for name in ("exact_nll", "bpd"):
         with pytest.raises(NotApplicable, match="ais_nll"):
             run_metric(name, ctx)
+
+
+def test_ais_reports_progress_over_every_temperature() -> None:
+    info = DataInfo("bits6", (6,), kind="points", levels=2)
+    model = RBM(info, 3)
+    seen: list[int] = []
+
+    def bar(r: range):
+        for k in r:
+            seen.append(k)
+            yield k
+
+    betas = torch.linspace(0, 1, 11)
+    model.log_partition_ais(n_runs=4, betas=betas, progress=bar)
+    assert seen == list(range(1, 11))
+    ctx = EvalContext(model, Data(torch.zeros(8, 6), torch.zeros(4, 6), info), n=4, progress=True)
+    assert run_metric("ais_nll", ctx, scale=0.01, n_runs=4)["protocol"]["ais_runs"] == 4

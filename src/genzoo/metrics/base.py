@@ -43,7 +43,8 @@ class HasEnergy(Protocol):
 
     def free_energy(self, x: Tensor) -> Tensor: ...
 
-    def log_partition_ais(self, x: Tensor | None = None, n_runs: int = 100, betas: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+    def log_partition_ais(self, x: Tensor | None = None, n_runs: int = 100, betas: Tensor | None = None,
+                          progress: Any = None) -> tuple[Tensor, Tensor]: ...
 
 
 _CAPS: dict[str, Callable[[Any, Data], bool]] = {

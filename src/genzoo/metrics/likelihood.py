@@ -38,6 +38,7 @@ from ..errors import GenzooError
 from ..models.base import HasLogProb, HasNLLBound
 from ..models.rbm import ais_schedule
 from .base import EvalContext, NotApplicable, metric
+from .features import track
 from .quality import model_samples
 from .two_sample import data_examples, mean_stderr, per_example, seeded
 
@@ -308,7 +309,9 @@ def ais_nll_metric(ctx: EvalContext, scale: float = 1.0, n_runs: int = 100, n: i
     betas = ais_schedule(segments)
     x, note = binarized_test(ctx, n)
     with seeded(ctx):
-        log_z, width = ctx.model.log_partition_ais(ctx.data.x_train.to(ctx.device), n_runs=n_runs, betas=betas)
+        bar = (lambda r: track(r, len(r), "AIS", True)) if ctx.progress else None  # noqa: E731
+        log_z, width = ctx.model.log_partition_ais(ctx.data.x_train.to(ctx.device), n_runs=n_runs, betas=betas,
+                                                   **({"progress": bar} if bar else {}))
     f = per_example(ctx, x, ctx.model.free_energy, "free energy")
     mean, se = mean_stderr(f + log_z.double().cpu().to(f.device))
     return {"value": mean, "stderr": se, "log_z": float(log_z), "log_z_width": float(width),

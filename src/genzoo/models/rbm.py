@@ -37,7 +37,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -208,7 +208,8 @@ class RBM(GenerativeModel):
         return log_z
 
     @torch.no_grad()
-    def log_partition_ais(self, x: Tensor | None = None, n_runs: int = 100, betas: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def log_partition_ais(self, x: Tensor | None = None, n_runs: int = 100, betas: Tensor | None = None,
+                          progress: Callable[[range], Iterable[int]] | None = None) -> tuple[Tensor, Tensor]:
         """AIS estimate of log Z (Salakhutdinov & Murray 2008) and its ± 3 std error width.
 
         The base model p_0(v) ∝ exp(b_A^T v) (Bernoulli, b_A = logit of the data marginals of
@@ -221,6 +222,7 @@ class RBM(GenerativeModel):
             x: data ``(N, ...)`` for the base rates (``None``: the base is uniform / N(0, σ²)).
             n_runs: independent annealing runs.
             betas: inverse temperatures from 0 to 1 (default :func:`ais_schedule`).
+            progress: wraps the loop over temperatures (e.g. a progress bar).
 
         Returns:
             ``(log_z, width)``: the estimate log Z_0 + log mean w and 3 standard errors of
@@ -253,7 +255,8 @@ class RBM(GenerativeModel):
         # hidden units with zero weights and biases, as in Salakhutdinov & Murray
         log_z0 = log_z0 + self.n_hidden * math.log(2.0)
         log_w = torch.zeros(n_runs, dtype=torch.float64, device=W.device)
-        for k in range(1, len(betas)):
+        temperatures = range(1, len(betas))
+        for k in progress(temperatures) if progress is not None else temperatures:
             pre = c + (v / s if gauss else v) @ W  # (R, H)
             log_w += log_p(betas[k], v, pre) - log_p(betas[k - 1], v, pre)
             h = torch.bernoulli(torch.sigmoid(betas[k] * pre))  # one Gibbs sweep invariant for p_βk
