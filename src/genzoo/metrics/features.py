@@ -432,7 +432,7 @@ def inception_features(x: Tensor, *, weights: str | Path | None = None, batch_si
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     except ImportError:
-        raise GenzooError("Inception features need the optional extra torch-fidelity; `pip install torch-fidelity` (or use the default classifier features)") from None
+        raise GenzooError('Inception features need the optional extra torch-fidelity; install it with pip install "genzoo[inception]" (or use the default classifier features)') from None
     path = weights or os.environ.get("GENZOO_INCEPTION_WEIGHTS")
     if not path or not Path(path).is_file():
         raise GenzooError("Inception features need local weights (pt_inception-2015-12-05 .pth); set GENZOO_INCEPTION_WEIGHTS to the file, genzoo downloads nothing")
