@@ -349,3 +349,24 @@ def test_ais_reports_progress_over_every_temperature() -> None:
     assert seen == list(range(1, 11))
     ctx = EvalContext(model, Data(torch.zeros(8, 6), torch.zeros(4, 6), info), n=4, progress=True)
     assert run_metric("ais_nll", ctx, scale=0.01, n_runs=4)["protocol"]["ais_runs"] == 4
+
+
+def test_wasserstein_without_pot_is_not_applicable(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ot", None)  # import ot -> ImportError
+    data = mixture_2d(n_train=64, n_test=20)
+    with pytest.raises(NotApplicable, match=r"genzoo\[ot\]"):
+        run_metric("wasserstein", EvalContext(MixtureSampler(data.info), data, n=20))
+
+
+def test_bernoulli_nll_of_intensities_carries_a_caveat() -> None:
+    info = DataInfo("gray", (1, 4, 4), levels=256)
+    x = torch.rand(40, 1, 4, 4)
+    model = genzoo.build("vae", info, latent_dim=2, hidden=(8,), likelihood="bernoulli")
+    r = run_metric("nll", EvalContext(model, Data(x, x[:10], info), n=10), k=4)
+    assert "not a normalised likelihood" in r["protocol"]["caveat"]
+    binary = DataInfo("bits", (1, 4, 4), levels=2)
+    xb = (x > 0.5).float()
+    r = run_metric("nll", EvalContext(model, Data(xb, xb[:10], binary), n=10), k=4)
+    assert "caveat" not in r["protocol"]

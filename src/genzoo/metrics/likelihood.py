@@ -155,6 +155,17 @@ def _require_exact(model: object, metric: str) -> None:
         raise NotApplicable(f"metric '{metric}': {type(model).__name__}'s log Z is not exact at this size; use ais_nll")
 
 
+def _intensity_caveat(ctx: EvalContext) -> dict[str, str]:
+    """A Bernoulli likelihood (VAE decoder, RBM visibles) scored on 8-bit intensities is not a
+    normalised likelihood of the data; the figure is still the common one, so it is kept and labelled."""
+    info, model = ctx.data.info, ctx.model
+    bernoulli = isinstance(getattr(model, "likelihood", None), Bernoulli) or getattr(model, "visible", None) == "bernoulli"
+    if bernoulli and not _discrete(ctx.data) and info.levels > 2:
+        return {"caveat": f"Bernoulli likelihood of {info.levels}-level intensities, not a normalised likelihood; "
+                          "use binarized data for figures comparable with papers"}
+    return {}
+
+
 def _discrete(data: Data) -> bool:
     return bool(data.info.binarize) or data.info.levels == 2
 
@@ -177,7 +188,8 @@ def nll_metric(ctx: EvalContext, k: int = 1000, n: int | None = None) -> dict[st
     with seeded(ctx):
         nll = per_example(ctx, x, lambda xb: ctx.model.nll_bound(xb, k=k), f"NLL (k={k})")
     mean, se = mean_stderr(nll)
-    return {"value": mean, "stderr": se, "protocol": {"k": k, "n_test": len(x), "split": "test", "estimator": "importance sampling (IWAE bound)", **note}}
+    return {"value": mean, "stderr": se, "protocol": {"k": k, "n_test": len(x), "split": "test", "estimator": "importance sampling (IWAE bound)",
+                                                      **note, **_intensity_caveat(ctx)}}
 
 
 @metric("exact_nll", needs=("log_prob",), help="exact test NLL in nats, -log p(x), of models with a tractable density")
@@ -316,4 +328,4 @@ def ais_nll_metric(ctx: EvalContext, scale: float = 1.0, n_runs: int = 100, n: i
     mean, se = mean_stderr(f + log_z.double().cpu().to(f.device))
     return {"value": mean, "stderr": se, "log_z": float(log_z), "log_z_width": float(width),
             "protocol": {"n_test": len(x), "split": "test", "ais_runs": n_runs, "ais_temperatures": len(betas) - 1, "ais_scale": scale,
-                         "ais_base": "training-data marginals", **note}}
+                         "ais_base": "training-data marginals", **note, **_intensity_caveat(ctx)}}

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ..divergences import kernel_mixture
 from ..errors import GenzooError
-from .base import EvalContext, metric
+from .base import EvalContext, NotApplicable, metric
 from .features import track
 from .quality import model_samples
 
@@ -297,6 +297,10 @@ def wasserstein_metric(ctx: EvalContext, max_n: int = 2000, n: int | None = None
     Options:
         max_n: cap on both set sizes (default 2 000): the network simplex is roughly cubic in n.
     """
+    try:
+        import ot  # noqa: F401
+    except ImportError:  # an optional extra that is missing: a capability this install lacks
+        raise NotApplicable('metric \'wasserstein\' needs the optional POT package; pip install "genzoo[ot]", or use sliced_wasserstein') from None
     n = _n_pair(ctx, n, cap=max_n)
     x, y = model_samples(ctx, n).to(ctx.device), data_examples(ctx, n)
     w2 = wasserstein_exact(x, y, 2)
