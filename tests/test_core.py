@@ -183,3 +183,13 @@ def test_trainer_options_ema_schedule_clip_bf16(tmp_path) -> None:
 
     cfg = TrainConfig(schedule="step", decay_every=10, decay_factor=0.5, warmup_steps=2)
     assert [lr_factor(cfg, s, 100) for s in (0, 1, 2, 11, 12, 22)] == [0.5, 1.0, 1.0, 1.0, 0.5, 0.25]
+
+
+def test_atomic_writes_get_an_ordinary_file_mode(tmp_path) -> None:
+    import os
+    import stat
+
+    from genzoo.config import _UMASK, atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "a.txt", b"x")
+    assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o666 & ~_UMASK
