@@ -229,16 +229,12 @@ def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: 
     Models come back from their run folders (:func:`genzoo.load`); each samples with the same
     seed. Returns the path, or ``None`` when no model could sample.
     """
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
 
     from .models import CanSample
-    from .viz.plots import image_grid
+    from .viz.plots import _plt, image_grid, save_figure
+
+    plt = _plt()
 
     panels = []
     for r in board["rows"]:
@@ -269,11 +265,7 @@ def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: 
     what = f"{budget['steps']} rounds" if "steps" in budget else f"{budget['minutes']:g} min"
     fig.suptitle(f"genzoo bench on {board['data']}: samples after {what} per model (seed {seed})", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 def _train_one(name: str, data: Data, data_cfg: dict[str, Any], run_dir: Path, steps: int | None, minutes: float | None,
@@ -383,12 +375,9 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
 
 def leaderboard_plot(board: dict[str, Any], path: Path) -> None:
     """One horizontal bar chart per metric with a value (error bars = stderr); n/a models left out."""
-    import io
+    from .viz.plots import _plt, save_figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     panels = []
     for m in board["metrics"]:
@@ -416,10 +405,7 @@ def leaderboard_plot(board: dict[str, Any], path: Path) -> None:
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"genzoo bench: {board['data']}", fontsize=11)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def write_leaderboard(board: dict[str, Any], out_dir: Path) -> None:
