@@ -284,3 +284,29 @@ def test_packed_models_train(name: str) -> None:
     Trainer(model, data, TrainConfig(steps=2, batch_size=32, lr=1e-2, progress=False, threads=1), callbacks=[]).fit()
     assert not torch.equal(before, first)
     assert model.sample(5).shape == (5, *data.info.shape)
+
+
+def test_sample_strip_follows_fixed_latents_across_training(tmp_path) -> None:
+    from PIL import Image
+
+    from genzoo.train.callbacks import Pictures
+    from genzoo.train.checkpoint import RunDir
+
+    data = tiny_images(n_train=64)
+    torch.manual_seed(0)
+    model = genzoo.build("dcgan", data.info, width=4)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    pics = Pictures(n=16, strip=8)
+    cfg = TrainConfig(steps=6, batch_size=16, sample_every=2, progress=False, threads=1, log_every=2)
+    Trainer(model, data, cfg, run=run, callbacks=[pics]).fit()
+    assert len(pics._strip) == 3  # snapshots at rounds 2 and 4, then the final one
+    strip = Image.open(run.samples / "progress.png")
+    grid = Image.open(run.samples / "final.png")
+    assert strip.size[0] == grid.size[0] and strip.size[1] > grid.size[1]  # 8 per row: 3 snapshot rows vs 16 samples in 2
+    # the seed is reset for every snapshot: the final row is the final grid's first 8 samples
+    torch.manual_seed(1234)
+    model.eval()
+    with torch.no_grad():
+        again = model.sample(16)[:8]
+    assert torch.allclose(pics._strip[-1], again.float())

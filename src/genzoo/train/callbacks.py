@@ -30,8 +30,9 @@ class Callback:
 class Pictures(Callback):
     """Sample grids (scatter plots for 2-D data), reconstructions, the 2-D density and loss curves."""
 
-    def __init__(self, n: int = 64, seed: int = 1234) -> None:
-        self.n, self.seed = n, seed
+    def __init__(self, n: int = 64, seed: int = 1234, strip: int = 8) -> None:
+        self.n, self.seed, self.strip = n, seed, strip
+        self._strip: list[torch.Tensor] = []  # the first ``strip`` samples of every snapshot (image data)
 
     def _forked(self, trainer: "Trainer", fn) -> None:  # type: ignore[no-untyped-def]
         devices = [trainer.device] if trainer.device.type == "cuda" else []
@@ -60,6 +61,9 @@ class Pictures(Callback):
             elif info.kind == "image":
                 x = model.sample(self.n, c)
                 save_image_grid(x.float(), run.samples / f"{tag}.png", nrow=8, value_range=tuple(info.value_range))
+                # the seed is reset before every snapshot, so these come from the same latent
+                # vectors each time: stacked, they show one set of samples evolving in training
+                self._strip.append(x[: self.strip].float().cpu())
 
         self._forked(trainer, draw)
 
@@ -68,6 +72,9 @@ class Pictures(Callback):
         if run is None:
             return
         self.on_sample(trainer, "final")
+        if len(self._strip) >= 2:  # rows: snapshots in order, the last one the final model
+            save_image_grid(torch.cat(self._strip), run.samples / "progress.png", nrow=self.strip,
+                            value_range=tuple(data.info.value_range))
 
         def extra() -> None:
             info = data.info
