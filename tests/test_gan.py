@@ -273,7 +273,7 @@ def test_packing_scores_groups_of_m_examples() -> None:
         model.score(torch.randn(6, 3))
 
 
-@pytest.mark.parametrize("name", ["gan", "dcgan", "wgan_gp"])
+@pytest.mark.parametrize("name", ["gan", "dcgan", "cgan", "fgan", "wgan", "wgan_gp", "lsgan", "hinge_gan"])
 def test_packed_models_train(name: str) -> None:
     image = name == "dcgan"
     data = tiny_images(n_train=64) if image else mixture_2d(n_train=128)

@@ -359,8 +359,8 @@ def dcgan(info: DataInfo, latent_dim: int = 100, width: int = 64,
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
 def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
-    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, conditional=True)
+         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
+    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, conditional=True, pack=pack)
 
 
 @MODELS.register("fgan", help="f-GAN (Nowozin et al. 2016): critic maximises a variational f-divergence bound")
@@ -380,9 +380,9 @@ def fgan(info: DataInfo, latent_dim: int = 16,
 @MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5",
                  data_kinds=("image",), tiny_fit={"lr": None, "steps": 100})
 def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int = 5, net: Net = "auto",
-         hidden: tuple[int, ...] = (128, 128), width: int = 64) -> GAN:
+         hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
     return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic, clip=clip,
-                  optim={"name": "rmsprop", "lr": 5e-5})
+                  optim={"name": "rmsprop", "lr": 5e-5}, pack=pack)
 
 
 @MODELS.register("wgan_gp", help="WGAN-GP (Gulrajani et al. 2017): gradient penalty λ=10, Adam 1e-4 β=(0, 0.9)",
@@ -396,12 +396,12 @@ def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_cri
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
 def lsgan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
-          width: int = 64) -> GAN:
-    return _build(info, adversarial_loss("least_squares"), net, latent_dim, hidden, width)
+          width: int = 64, pack: int = 1) -> GAN:
+    return _build(info, adversarial_loss("least_squares"), net, latent_dim, hidden, width, pack=pack)
 
 
 @MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)",
                  tiny_fit={"steps": 600})  # slower start than the log-loss GANs on the 2-D mixture
 def hinge_gan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
-              width: int = 64) -> GAN:
-    return _build(info, adversarial_loss("hinge"), net, latent_dim, hidden, width)
+              width: int = 64, pack: int = 1) -> GAN:
+    return _build(info, adversarial_loss("hinge"), net, latent_dim, hidden, width, pack=pack)
