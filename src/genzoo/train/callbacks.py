@@ -30,6 +30,8 @@ class Callback:
 class Pictures(Callback):
     """Sample grids (scatter plots for 2-D data), reconstructions, the 2-D density and loss curves."""
 
+    MAX_ROWS = 16  # the progress strip keeps between 16 and 32 snapshots, spread over the run
+
     def __init__(self, n: int = 64, seed: int = 1234, strip: int = 8) -> None:
         self.n, self.seed, self.strip = n, seed, strip
         self._strip: list[torch.Tensor] = []  # the first ``strip`` samples of every snapshot (image data)
@@ -64,6 +66,8 @@ class Pictures(Callback):
                 # the seed is reset before every snapshot, so these come from the same latent
                 # vectors each time: stacked, they show one set of samples evolving in training
                 self._strip.append(x[: self.strip].float().cpu())
+                if len(self._strip) > 2 * self.MAX_ROWS:  # a long run: keep every other snapshot, bounded memory
+                    self._strip = self._strip[::2]
 
         self._forked(trainer, draw)
 
