@@ -57,18 +57,18 @@ def fit(name: str, opts: dict, data, args) -> tuple[torch.nn.Module, float]:
     torch.manual_seed(args.seed)
     model = genzoo.build(name, data.info, **NET, **opts)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, progress=False, device=args.device,
-                      seed=args.seed, log_every=10**9)
+                      seed=args.seed, log_every=10**9, precision=args.precision)
     t0 = time.perf_counter()
     Trainer(model, data, cfg, run=None, callbacks=[]).fit()
     return model.eval(), time.perf_counter() - t0
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, k: int, batch: int) -> dict[str, float]:
+def evaluate(model, x: torch.Tensor, k: int, batch: int, max_rows: int) -> dict[str, float]:
     nll, rec, kl = [], [], []
     for i in range(0, len(x), batch):
         xb = x[i : i + batch]
-        nll.append(model.nll_bound(xb, k=k, max_rows=50_000))
+        nll.append(model.nll_bound(xb, k=k, max_rows=max_rows))
         lp, kb = model.elbo_terms(xb)
         rec.append(-lp)
         kl.append(kb)
@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=5000, help="importance samples of the test NLL")
     ap.add_argument("--n-test", type=int, default=10000, help="test images evaluated (10000: all)")
     ap.add_argument("--eval-batch", type=int, default=100)
+    ap.add_argument("--max-rows", type=int, default=0,
+                    help="decoder rows per chunk of the NLL (0: 2000 on CPU, where small chunks stay in cache; 50000 on GPU)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="training precision (evaluation is fp32)")
+    ap.add_argument("--save-dir", default=None, help="save each trained row's model here (genzoo.save), for re-evaluation")
     ap.add_argument("--rows", default="1,2,3,4", help="comma-separated row numbers to run")
     ap.add_argument("--no-beta", action="store_true", help="skip the β sweep")
     ap.add_argument("--data-root", default=None)
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     data = genzoo.load_data("binarized-mnist", root=args.data_root)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     x_test = data.x_test[: args.n_test].to(device)
+    max_rows = args.max_rows or (2000 if device.type == "cpu" else 50_000)
     wanted = {int(r) for r in args.rows.split(",") if r}
     lines = []
     results = {}
@@ -106,10 +111,17 @@ def main(argv: list[str] | None = None) -> None:
         if int(label.split()[0]) not in wanted:
             continue
         model, secs = fit(name, opts, data, args)
-        r = evaluate(model, x_test, args.k, args.eval_batch)
+        if args.save_dir:
+            from safetensors.torch import save_model
+
+            Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+            save_model(model, str(Path(args.save_dir) / f"row{label.split()[0]}.safetensors"))
+        t0 = time.perf_counter()
+        r = evaluate(model, x_test, args.k, args.eval_batch, max_rows)
+        r["eval_s"] = time.perf_counter() - t0
         results[label] = r
         line = (f"| {label} | {r['nll']:.2f} | {r['neg_elbo']:.2f} | {r['kl']:.2f} | {r['mutual_info']:.2f} | "
-                f"{r['marginal_kl']:.2f} | {secs:.0f} |")
+                f"{r['marginal_kl']:.2f} | {secs:.0f} | {r['eval_s']:.0f} |")
         print(line, flush=True)
         lines.append(line)
     beta_lines = []
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         pts = []
         for beta in BETAS:
             model, secs = fit("beta_vae", {"beta": beta}, data, args)
-            r = evaluate(model, x_test, 1, args.eval_batch)  # k=1: the ELBO terms are what β trades
+            r = evaluate(model, x_test, 1, args.eval_batch, max_rows)  # k=1: the ELBO terms are what β trades
             pts.append((beta, r["rec"], r["kl"]))
             beta_lines.append(f"| β={beta} | {r['rec']:.2f} | {r['kl']:.2f} | {r['neg_elbo']:.2f} | {secs:.0f} |")
             print(beta_lines[-1], flush=True)
@@ -138,9 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         "", f"## bench_vae_nll {args.tag}".rstrip(), "",
         f"- command: `{cmd}`", f"- date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
         f"- machine: {machine(device)}; torch {torch.__version__}",
-        f"- budget (every row): Adam lr {args.lr}, batch {args.batch}, {args.epochs} epochs; "
+        f"- budget (every row): Adam lr {args.lr}, batch {args.batch}, {args.epochs} epochs, {args.precision} training; "
         f"test NLL: k={args.k} importance samples on {len(x_test)} test images (fixed binarization)",
-        "", "| row | test NLL (nats) | −ELBO | KL | I_q[x,z] | KL(q(z)‖p(z)) | train s |", "|---|---|---|---|---|---|---|",
+        "", "| row | test NLL (nats) | −ELBO | KL | I_q[x,z] | KL(q(z)‖p(z)) | train s | eval s |", "|---|---|---|---|---|---|---|---|",
         *lines,
     ]
     if beta_lines:

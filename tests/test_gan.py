@@ -254,6 +254,24 @@ def test_infogan_reads_back_the_codes_it_was_given() -> None:
     assert float((cat[:, 0] == target).float().mean()) == pytest.approx(float(acc))
 
 
+def test_infogan_information_term_trains_the_shared_critic_body() -> None:
+    """Q is the critic's player: the information term reaches the body in the critic step."""
+    model = genzoo.build("infogan", genzoo.DataInfo("pts", (2,), kind="points"), latent_dim=4, n_cont=2)
+    critic_ids = {id(p) for p in model.players()[0].params}
+    generator_ids = {id(p) for p in model.players()[1].params}
+    assert all(id(p) in critic_ids for p in model.q_head.parameters())
+    assert not any(id(p) in generator_ids for p in model.q_head.parameters())
+    x = torch.randn(32, 2)
+    grads = []
+    for weight in (1.0, 0.0):
+        model.info_weight = model.cont_weight = weight
+        torch.manual_seed(0)  # the same fakes both times
+        model.zero_grad()
+        model.critic_loss(Batch(x))["loss"].backward()
+        grads.append(next(model.critic.parameters()).grad.clone())
+    assert not torch.allclose(grads[0], grads[1])
+
+
 # -- PacGAN packing --------------------------------------------------------------------------------
 
 

@@ -172,8 +172,21 @@ class InfoGAN(GAN):
         self.n_cat, self.cat_dim, self.n_cont = n_cat, cat_dim, n_cont
         self.info_weight, self.cont_weight = info_weight, cont_weight
 
-    def generator_params(self) -> list[nn.Parameter]:
-        return super().generator_params() + [p for p in self.q_head.parameters() if p.requires_grad]
+    def critic_params(self) -> list[nn.Parameter]:
+        # Q shares the critic's body and is trained with it (Chen et al. §6; the paper's code
+        # adds the information term to the discriminator's loss as well as the generator's)
+        return super().critic_params() + [p for p in self.q_head.parameters() if p.requires_grad]
+
+    def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """The adversarial loss plus λ·(-log Q(c | G(z, c))) on the fakes: the body learns features
+        from which Q can read the codes; without it Q sees only real-vs-fake features."""
+        with torch.no_grad():
+            z = self.noise(batch.x.shape[0])
+            fake = self.generate(z)
+        h, fake_score = critic_split(self.critic, fake)
+        out = self.adv.critic(self.score(batch.x), fake_score.reshape(-1))
+        ce, gauss, acc = self.codes_nll(h, z)
+        return {**out, "loss": out["loss"] + self.info_weight * ce + self.cont_weight * gauss, "q_acc_fake": acc}
 
     def noise(self, n: int, codes: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """``(n, noise_dim + n_cat*cat_dim + n_cont)``; ``codes`` = (categories (n, n_cat), continuous (n, n_cont))."""
