@@ -22,12 +22,14 @@ def fit(model: torch.nn.Module, data: Any, budget: str, **train: Any) -> tuple[A
     """Train ``model`` for the budget; returns ``(model, seconds, rounds done)``.
 
     A minutes budget is the trainer's ``max_minutes``: the run ends after the round that
-    crosses it, as if that were the last one (``on_fit_end`` still runs).
+    crosses it, as if that were the last one (``on_fit_end`` still runs). ``callbacks`` (trainer
+    callbacks) and ``sample_every`` pass through, e.g. to record a test curve during training.
     """
     steps, seconds = parse_budget(budget)
+    callbacks = train.pop("callbacks", [])
     cfg = TrainConfig(steps=steps, max_minutes=None if seconds is None else seconds / 60.0, progress=False,
                       log_every=train.pop("log_every", 10**9), **train)
-    t = Trainer(model, data, cfg, run=None, callbacks=[])
+    t = Trainer(model, data, cfg, run=None, callbacks=callbacks)
     t0 = time.perf_counter()
     t.fit()
     return model.eval(), time.perf_counter() - t0, t.step
