@@ -254,3 +254,40 @@ def test_cgm_gsnn_term_trains_the_prior_network_and_fit_lowers_completion_error(
         model.loss(Batch(x[(i * 32) % 256 :][:32]))["loss"].backward()
         opt.step()
     assert err() < 0.6 * before
+
+
+def test_kl_warmup_ramps_the_kl_weight_for_the_elbo_and_the_iwae_bound() -> None:
+    data = tiny_images()
+    x = data.x_train[:8]
+    for name, opts in (("vae", {}), ("iwae", {"k": 4})):
+        torch.manual_seed(0)
+        m = genzoo.build(name, data.info, latent_dim=2, hidden=(16,), kl_warmup=4, **opts)
+        p = m.players()[0]
+        assert float(m.kl_weight()) == 0.0
+        torch.manual_seed(1)
+        start = m.loss(Batch(x))["loss"]
+        torch.manual_seed(1)
+        if name == "vae":  # weight 0: the loss is the reconstruction term alone
+            log_px, _ = m.elbo_terms(x)
+        else:  # weight 0: the importance weights are the likelihoods alone
+            log_px = log_mean_exp_ref(m.log_weights(x, 4, split=True)[0])
+        assert torch.allclose(start, -log_px.mean(), atol=1e-5)
+        for _ in range(2):
+            p.after_step()
+        assert float(m.kl_weight()) == 0.5
+        for _ in range(5):
+            p.after_step()
+        assert float(m.kl_weight()) == 1.0  # then the plain objective
+        torch.manual_seed(1)
+        full = m.loss(Batch(x))["loss"]
+        plain = genzoo.build(name, data.info, latent_dim=2, hidden=(16,), **opts)
+        plain.load_state_dict({k: v for k, v in m.state_dict().items() if k != "num_steps"})
+        torch.manual_seed(1)
+        assert torch.allclose(full, plain.loss(Batch(x))["loss"], atol=1e-5)
+        assert int(m.state_dict()["num_steps"]) == 7  # a buffer: saved with the model, so resume keeps the ramp
+    with pytest.raises(GenzooError, match="kl_warmup"):
+        genzoo.build("vae", data.info, kl_warmup=-1)
+
+
+def log_mean_exp_ref(w: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(w, 0) - math.log(w.shape[0])

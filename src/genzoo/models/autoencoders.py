@@ -225,6 +225,10 @@ class VAE(AE):
         capacity_steps: updates over which C reaches C_max.
         gamma: γ of the capacity loss.
         iw_k: importance samples of the training bound (1: the ELBO; > 1: IWAE).
+        kl_warmup: updates over which the KL weight rises linearly from 0 to ``beta``
+            (deterministic warm-up, Sønderby et al. 2016; Tomczak & Welling 2018 use it for the
+            VampPrior). For IWAE the weight multiplies log p(z) − log q(z|x) inside each
+            importance weight. 0 (default) switches it off.
     """
 
     def __init__(
@@ -243,6 +247,7 @@ class VAE(AE):
         capacity_steps: int = 10000,
         gamma: float = 1000.0,
         iw_k: int = 1,
+        kl_warmup: int = 0,
     ) -> None:
         super().__init__(encoder, decoder, likelihood, info, latent_dim, noise, noise_level, num_classes)
         self.prior = prior if prior is not None else PRIORS.get("normal")(latent_dim)
@@ -252,8 +257,11 @@ class VAE(AE):
             self.prior.bind(self.posterior)
         if iw_k < 1:
             raise GenzooError(f"the number of importance samples must be at least 1, got k={iw_k}")
+        if kl_warmup < 0:
+            raise GenzooError(f"kl_warmup counts updates and must be >= 0, got {kl_warmup}")
         self.beta, self.capacity, self.capacity_steps, self.gamma, self.iw_k = beta, capacity, capacity_steps, gamma, iw_k
-        if capacity > 0:
+        self.kl_warmup = kl_warmup
+        if capacity > 0 or kl_warmup > 0:
             self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
 
     # -- the posterior family (Gaussian) ------------------------------------------------------
@@ -298,9 +306,21 @@ class VAE(AE):
         """C of the capacity-annealed β-VAE at the current update count."""
         return self.capacity * min(1.0, float(self.num_steps) / max(1, self.capacity_steps))
 
+    def kl_weight(self) -> Tensor | float:
+        """The KL weight now: ``beta``, ramped up from 0 over ``kl_warmup`` updates."""
+        if self.kl_warmup <= 0:
+            return self.beta
+        return self.beta * (self.num_steps.float() / self.kl_warmup).clamp(max=1.0)
+
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         if self.iw_k > 1:
-            bound = log_mean_exp(self.log_weights(batch.x, self.iw_k, batch.c), 0).mean()
+            w = self.kl_weight()
+            if self.kl_warmup > 0:
+                log_px, log_pz_q = self.log_weights(batch.x, self.iw_k, batch.c, split=True)
+                lw = log_px + w * log_pz_q
+            else:
+                lw = self.log_weights(batch.x, self.iw_k, batch.c)
+            bound = log_mean_exp(lw, 0).mean()
             return {"loss": -bound, "iwae_bound": bound}
         log_px, kl = self.elbo_terms(batch.x, batch.c)
         rec, kl = -log_px.mean(), kl.mean()
@@ -309,7 +329,7 @@ class VAE(AE):
             cap = self.capacity * (self.num_steps.to(kl.dtype) / max(1, self.capacity_steps)).clamp(max=1.0)
             out.update(loss=rec + self.gamma * (kl - cap).abs(), capacity=cap)
         else:
-            out["loss"] = rec + self.beta * kl
+            out["loss"] = rec + self.kl_weight() * kl
         return out
 
     def _tick(self) -> None:
@@ -328,10 +348,11 @@ class VAE(AE):
         pass  # samples come from the prior, nothing to fit
 
     # -- evaluation -----------------------------------------------------------------------
-    def log_weights(self, x: Tensor, k: int, c: Tensor | None = None) -> Tensor:
+    def log_weights(self, x: Tensor, k: int, c: Tensor | None = None, split: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Importance log-weights log p(x,z_i) − log q(z_i|x), z_i ~ q(z|x): ``(k, B)``.
 
-        Differentiable (the IWAE loss); :meth:`nll_bound` calls it under ``no_grad``.
+        Differentiable (the IWAE loss); :meth:`nll_bound` calls it under ``no_grad``. With
+        ``split`` it returns the two parts ``(log p(x|z_i), log p(z_i) − log q(z_i|x))``.
         """
         post = self.posterior(x, c)
         B = x.shape[0]
@@ -340,8 +361,8 @@ class VAE(AE):
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * B, *x.shape[1:])
         ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * B, *c.shape[1:])
         log_px = self.likelihood.log_prob(self.decoder_params(zf, ck), xk).view(k, B)
-        log_pz = self.prior_log_prob(zf, ck).view(k, B)
-        return log_px + log_pz - self.log_q(z, post)  # (k, B)
+        log_pz_q = self.prior_log_prob(zf, ck).view(k, B) - self.log_q(z, post)
+        return (log_px, log_pz_q) if split else log_px + log_pz_q  # (k, B)
 
     @torch.no_grad()
     def nll_bound(self, x: Tensor, k: int = 1000, c: Tensor | None = None, max_rows: int = 20000) -> Tensor:
@@ -514,6 +535,8 @@ def vae(
     flow_layers: int = 4,
     net: Net = "mlp",
     width: int = 32,
+    kl_warmup: int = 0,
 ) -> VAE:
     return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, flow_layers=flow_layers, beta=beta)
+                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, flow_layers=flow_layers, beta=beta,
+                     kl_warmup=kl_warmup)

@@ -162,6 +162,7 @@ def iwae(
     n_pseudo: int = 500,
     net: Net = "mlp",
     width: int = 32,
+    kl_warmup: int = 0,
 ) -> VAE:
     return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, iw_k=k)
+                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, iw_k=k, kl_warmup=kl_warmup)
