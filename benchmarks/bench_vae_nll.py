@@ -56,7 +56,7 @@ def machine(device: torch.device) -> str:
 def fit(name: str, opts: dict, data, args) -> tuple[torch.nn.Module, float]:
     torch.manual_seed(args.seed)
     steps_per_epoch = len(data.x_train) // args.batch
-    warm = {"kl_warmup": int(args.kl_warmup * steps_per_epoch)} if args.kl_warmup > 0 and name != "beta_vae" else {}
+    warm = {"kl_warmup": int(args.kl_warmup * steps_per_epoch)} if args.kl_warmup > 0 else {}
     model = genzoo.build(name, data.info, **{**NET, **opts, **warm})
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=args.lr, progress=False, device=args.device,
                       seed=args.seed, log_every=10**9, precision=args.precision, schedule=args.schedule)

@@ -302,22 +302,23 @@ class VAE(AE):
         log_px = self.likelihood.log_prob(self.decoder_params(z, c), x)
         return log_px, self.kl(post, z, c)
 
+    def _ramp(self, updates: int) -> Tensor:
+        """Linear schedule 0 -> 1 over ``updates`` updates, then 1 (capacity and KL warm-up)."""
+        return (self.num_steps.float() / max(1, updates)).clamp(max=1.0)
+
     def capacity_now(self) -> float:
         """C of the capacity-annealed β-VAE at the current update count."""
-        return self.capacity * min(1.0, float(self.num_steps) / max(1, self.capacity_steps))
+        return float(self.capacity * self._ramp(self.capacity_steps))
 
     def kl_weight(self) -> Tensor | float:
         """The KL weight now: ``beta``, ramped up from 0 over ``kl_warmup`` updates."""
-        if self.kl_warmup <= 0:
-            return self.beta
-        return self.beta * (self.num_steps.float() / self.kl_warmup).clamp(max=1.0)
+        return self.beta * self._ramp(self.kl_warmup) if self.kl_warmup > 0 else self.beta
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         if self.iw_k > 1:
-            w = self.kl_weight()
             if self.kl_warmup > 0:
                 log_px, log_pz_q = self.log_weights(batch.x, self.iw_k, batch.c, split=True)
-                lw = log_px + w * log_pz_q
+                lw = log_px + self.kl_weight() * log_pz_q
             else:
                 lw = self.log_weights(batch.x, self.iw_k, batch.c)
             bound = log_mean_exp(lw, 0).mean()
@@ -326,7 +327,7 @@ class VAE(AE):
         rec, kl = -log_px.mean(), kl.mean()
         out = {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
         if self.capacity > 0:
-            cap = self.capacity * (self.num_steps.to(kl.dtype) / max(1, self.capacity_steps)).clamp(max=1.0)
+            cap = self.capacity * self._ramp(self.capacity_steps).to(kl.dtype)
             out.update(loss=rec + self.gamma * (kl - cap).abs(), capacity=cap)
         else:
             out["loss"] = rec + self.kl_weight() * kl

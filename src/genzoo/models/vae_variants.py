@@ -125,9 +125,11 @@ def beta_vae(
     n_components: int = 10,
     net: Net = "mlp",
     width: int = 32,
+    kl_warmup: int = 0,
 ) -> VAE:
     return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, beta=beta, capacity=capacity, capacity_steps=capacity_steps, gamma=gamma)
+                     prior=prior, n_components=n_components, beta=beta, capacity=capacity, capacity_steps=capacity_steps, gamma=gamma,
+                     kl_warmup=kl_warmup)
 
 
 @MODELS.register("cvae", help="conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y), prior=class: learned p(z|y); sample(n, c) draws class c")
