@@ -317,7 +317,7 @@ def features_train(
     if epochs is not None and epochs <= 0:
         raise GenzooError(f"--epochs must be positive, got {epochs}")
     d = load_data(data, root=str(data_root) if data_root is not None else None)
-    key = getattr(features, "CHANNELWISE", {}).get(d.info.name, d.info.name)
+    key = features.cache_key(d.info)
     cached = features.feature_info(key)
     if cached is not None and not force:
         err_console.print(f"feature network for {key} already cached; pass --force to retrain it")

@@ -15,6 +15,7 @@ import torch
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
+from .resize import check_size, resize_images, resized_extras
 
 #: The last ``TEST_SIZE`` images (in scikit-learn's fixed order) are the test split. A
 #: contiguous tail rather than a random draw keeps the split identical across numpy/torch
@@ -44,8 +45,12 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("digits", help="scikit-learn 8x8 digits (1500 train / 297 test, 17 levels), bundled")
-def digits() -> Data:
+def digits(size: int | None = None) -> Data:
     """scikit-learn's 8x8 digits, scaled from 0..16 to [0, 1], shape ``(1, 8, 8)``, 10 classes.
+
+    Args:
+        size: resize to ``size`` x ``size`` once at load (bilinear when enlarging, area when
+            shrinking, :mod:`genzoo.data.resize`), back on the 17-level grid.
 
     Returns:
         1,500 training and 297 test images with their digit labels.
@@ -55,16 +60,20 @@ def digits() -> Data:
         >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
         ((1500, 1, 8, 8), (297, 1, 8, 8))
     """
+    size = check_size(size, "digits")
     pixels, target = _read_digits()
     x = torch.from_numpy((pixels / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)  # (N, 1, 8, 8)
+    if size is not None:
+        x = resize_images(x, size, levels=17)  # (N, 1, size, size)
     y = torch.from_numpy(target.astype(np.int64))
     info = DataInfo(
         name="digits",
-        shape=(1, 8, 8),
+        shape=tuple(x.shape[1:]),
         kind="image",
         value_range=(0.0, 1.0),
         num_classes=10,
         levels=17,
+        extras=resized_extras({}, (8, 8), size),
     )
     n = len(x) - TEST_SIZE
     return Data(x_train=x[:n], x_test=x[n:], info=info, y_train=y[:n], y_test=y[n:])

@@ -15,6 +15,7 @@ import torch
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
+from .resize import check_size, resize_images, resized_extras
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 #: PIL modes read as grayscale; every other mode is read as RGB (alpha is dropped).
@@ -182,7 +183,7 @@ def folder(
         value_range=(0.0, 1.0),
         num_classes=len(class_dirs),
         levels=256,
-        extras={"classes": [d.name for d in class_dirs]} if class_dirs else {},
+        extras={**({"classes": [d.name for d in class_dirs]} if class_dirs else {}), **({"size": size} if size else {})},
     )
     return Data(x[train], x[test], info, None if y is None else y[train], None if y is None else y[test])
 
@@ -212,7 +213,7 @@ def _stream_folder(root: Path, name: str, items: list[tuple[Path, int]], labelle
     x_te, y_te = load(tests, list(range(len(tests))))
     info = DataInfo(
         name=name, shape=tuple(x_ref.shape[1:]), kind="image", value_range=(0.0, 1.0), num_classes=len(class_dirs),
-        levels=256, extras={"classes": [d.name for d in class_dirs]} if class_dirs else {},
+        levels=256, extras={**({"classes": [d.name for d in class_dirs]} if class_dirs else {}), **({"size": size} if size else {})},
     )
     return Data(x_ref, x_te, info, y_ref if labelled else None, y_te if labelled else None,
                 stream=files if labelled else _Unlabelled(files))
@@ -281,8 +282,10 @@ def _from_arrays(
     test_fraction: float,
     seed: int,
     scale: bool,
+    size: int | None = None,
 ) -> Data:
     """Validated :class:`Data` from numpy arrays; splits ``x_train`` when ``x_test`` is None."""
+    size = check_size(size, name)
     is_uint8 = x_train.dtype == np.uint8 and (x_test is None or x_test.dtype == np.uint8)
     xs = {"train": _examples(x_train, "x_train" if x_test is not None else "x", name)}
     if x_test is not None:
@@ -302,6 +305,11 @@ def _from_arrays(
     y = {k: torch.from_numpy(v) for k, v in ys.items()}
     if scale and is_uint8:
         x = {k: v.div_(255.0) for k, v in x.items()}
+    src = tuple(x["train"].shape[2:])
+    if size is not None:
+        if x["train"].ndim != 4:
+            raise GenzooError(f"{name}: size= resizes images, but the file holds (N, D) points; drop size=")
+        x = {k: resize_images(v, size, levels=256 if scale and is_uint8 else 0) for k, v in x.items()}
     if x_test is None:
         train, test = split_indices(len(x["train"]), test_fraction, seed, name)
         x = {"train": x["train"][train], "test": x["train"][test]}
@@ -316,6 +324,7 @@ def _from_arrays(
         value_range=(float(both.min()), float(both.max())),
         num_classes=int(torch.cat(list(y.values())).max()) + 1 if y else 0,
         levels=256 if is_uint8 else 0,
+        extras=resized_extras({}, src, size) if size is not None else {},
     )
     return Data(x["train"], x["test"], info, y.get("train"), y.get("test"))
 
@@ -335,7 +344,7 @@ def _load_numpy(path: str, kind: str):
 
 
 @DATASETS.register("npz", help="npz:PATH, arrays x (and y) or x_train/x_test (and y_train/y_test)")
-def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True) -> Data:
+def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True, size: int | None = None) -> Data:
     """Arrays from a ``.npz`` file: ``x`` (and ``y``), or ``x_train``, ``x_test`` (and
     ``y_train``, ``y_test``).
 
@@ -347,6 +356,8 @@ def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True
         test_fraction: share held out as test split when the file has a single ``x``.
         seed: seed of that split.
         scale: divide uint8 arrays by 255 so images lie in [0, 1].
+        size: resize images to ``size`` x ``size`` once at load (area when shrinking, bilinear
+            when enlarging, :mod:`genzoo.data.resize`); uint8 images return to the 8-bit grid.
     """
     name = f"npz:{path}"
     archive = _load_numpy(path, "npz")
@@ -364,12 +375,12 @@ def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True
                 raise GenzooError(f"{name}: array '{key}' has dtype object; save plain numeric arrays") from None
 
         if "x" in keys:
-            return _from_arrays(name, get("x"), None, get("y"), None, test_fraction, seed, scale)
+            return _from_arrays(name, get("x"), None, get("y"), None, test_fraction, seed, scale, size)
         if {"x_train", "x_test"} <= keys:
             y_train, y_test = get("y_train"), get("y_test")
             if (y_train is None) != (y_test is None):
                 raise GenzooError(f"{name}: labels are given for one split only; save both y_train and y_test, or neither")
-            return _from_arrays(name, get("x_train"), get("x_test"), y_train, y_test, test_fraction, seed, scale)
+            return _from_arrays(name, get("x_train"), get("x_test"), y_train, y_test, test_fraction, seed, scale, size)
     raise GenzooError(
         f"{name} holds arrays {sorted(keys)}; save 'x' (and optional 'y') or 'x_train' and 'x_test' "
         "(and optional 'y_train', 'y_test')"
@@ -377,7 +388,7 @@ def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True
 
 
 @DATASETS.register("npy", help="npy:PATH, one array of (N, D) points or (N, [C,] H, W) images, unlabelled")
-def npy(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True) -> Data:
+def npy(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True, size: int | None = None) -> Data:
     """One unlabelled array from a ``.npy`` file, split into train and test.
 
     Args:
@@ -385,10 +396,11 @@ def npy(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True
         test_fraction: share held out as test split.
         seed: seed of that split.
         scale: divide uint8 arrays by 255 so images lie in [0, 1].
+        size: resize images to ``size`` x ``size`` once at load (see :func:`npz`).
     """
     name = f"npy:{path}"
     array = _load_numpy(path, "npy")
     if isinstance(array, np.lib.npyio.NpzFile):
         array.close()
         raise GenzooError(f"{path} is an npz archive, not a single array; load it as npz:{path}")
-    return _from_arrays(name, array, None, None, None, test_fraction, seed, scale)
+    return _from_arrays(name, array, None, None, None, test_fraction, seed, scale, size)

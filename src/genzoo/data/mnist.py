@@ -22,6 +22,7 @@ from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
 from .idx import IdxDataset, IdxFile, load_idx_dataset
+from .resize import check_size, resize_images, resized_extras
 
 _TRAIN, _TEST = 60_000, 10_000
 
@@ -107,7 +108,7 @@ KMNIST_CLASSES = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 
 
 def idx_image_tensors(
-    spec: IdxDataset, root: str | None = None, download: bool = True, num_classes: int = 10
+    spec: IdxDataset, root: str | None = None, download: bool = True, num_classes: int = 10, size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The four IDX files of ``spec`` as ``(x_train, y_train, x_test, y_test)`` tensors.
 
@@ -117,6 +118,8 @@ def idx_image_tensors(
         root: folder searched first for ``root/<spec.name>/``.
         download: whether to download the files when found nowhere.
         num_classes: labels must lie in ``0 .. num_classes - 1``.
+        size: resize the images to ``size`` x ``size`` once, here (see :mod:`genzoo.data.resize`:
+            area when shrinking, bilinear when enlarging, back on the 8-bit grid).
 
     Returns:
         Images ``(N, 1, H, W)`` float32 in [0, 1] (pixel / 255) and int64 labels.
@@ -131,7 +134,8 @@ def idx_image_tensors(
 
     def images(a: np.ndarray) -> torch.Tensor:
         # astype copies the read-only IDX buffer into a writable float array torch can own.
-        return torch.from_numpy(a.astype(np.float32)).div_(255.0).unsqueeze(1)  # (N, 1, H, W)
+        x = torch.from_numpy(a.astype(np.float32)).div_(255.0).unsqueeze(1)  # (N, 1, H, W)
+        return x if size is None else resize_images(x, size, levels=256)  # (N, 1, size, size)
 
     def labels(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.int64))
@@ -139,9 +143,11 @@ def idx_image_tensors(
     return images(x_train), labels(y_train), images(x_test), labels(y_test)
 
 
-def load_idx_images(spec: IdxDataset, root: str | None = None, download: bool = True, extras: dict | None = None) -> Data:
+def load_idx_images(spec: IdxDataset, root: str | None = None, download: bool = True, extras: dict | None = None,
+                    size: int | None = None) -> Data:
     """A 10-class 8-bit image dataset stored as IDX files (see :func:`idx_image_tensors`)."""
-    x_train, y_train, x_test, y_test = idx_image_tensors(spec, root, download)
+    size = check_size(size, spec.name)
+    x_train, y_train, x_test, y_test = idx_image_tensors(spec, root, download, size=size)
     info = DataInfo(
         name=spec.name,
         shape=tuple(x_train.shape[1:]),
@@ -149,43 +155,49 @@ def load_idx_images(spec: IdxDataset, root: str | None = None, download: bool = 
         value_range=(0.0, 1.0),
         num_classes=10,
         levels=256,
-        extras=dict(extras or {}),
+        extras=resized_extras(extras or {}, (28, 28), size),
     )
     return Data(x_train, x_test, info, y_train, y_test)
 
 
 @DATASETS.register("mnist", help="MNIST handwritten digits, 28x28 grayscale, 60k/10k (IDX files, downloaded if absent)")
-def mnist(root: str | None = None, download: bool = True) -> Data:
+def mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
     """MNIST (LeCun et al. 1998): 28x28 digits in [0, 1], shape ``(1, 28, 28)``, 10 classes.
 
     Args:
         root: data folder searched first (its ``mnist/`` sub-folder), before ``$GENZOO_DATA``
             and ``~/.cache/genzoo``.
         download: download the files into the cache folder when they are found nowhere.
+        size: resize to ``size`` x ``size`` once at load (e.g. 32 for the DCGAN protocol);
+            area averaging when shrinking, bilinear when enlarging (:mod:`genzoo.data.resize`).
     """
-    return load_idx_images(MNIST, root, download)
+    return load_idx_images(MNIST, root, download, size=size)
 
 
 @DATASETS.register("fashion-mnist", help="Fashion-MNIST clothing images, 28x28 grayscale, 60k/10k, 10 classes")
-def fashion_mnist(root: str | None = None, download: bool = True) -> Data:
+def fashion_mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
     """Fashion-MNIST (Xiao et al. 2017): Zalando article images, a drop-in for MNIST.
 
     Args:
         root: data folder searched first (its ``fashion-mnist/`` sub-folder).
         download: download the files into the cache folder when they are found nowhere.
+        size: resize to ``size`` x ``size`` once at load (e.g. 32 for the DCGAN protocol);
+            area averaging when shrinking, bilinear when enlarging (:mod:`genzoo.data.resize`).
     """
-    return load_idx_images(FASHION_MNIST, root, download, extras={"classes": FASHION_CLASSES})
+    return load_idx_images(FASHION_MNIST, root, download, extras={"classes": FASHION_CLASSES}, size=size)
 
 
 @DATASETS.register("kmnist", help="Kuzushiji-MNIST cursive Japanese characters, 28x28 grayscale, 60k/10k")
-def kmnist(root: str | None = None, download: bool = True) -> Data:
+def kmnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
     """Kuzushiji-MNIST (Clanuwat et al. 2018): one hiragana character per class.
 
     Args:
         root: data folder searched first (its ``kmnist/`` sub-folder).
         download: download the files into the cache folder when they are found nowhere.
+        size: resize to ``size`` x ``size`` once at load (e.g. 32 for the DCGAN protocol);
+            area averaging when shrinking, bilinear when enlarging (:mod:`genzoo.data.resize`).
     """
-    return load_idx_images(KMNIST, root, download, extras={"classes": KMNIST_CLASSES})
+    return load_idx_images(KMNIST, root, download, extras={"classes": KMNIST_CLASSES}, size=size)
 
 
 def binarize_once(x: torch.Tensor, seed: int = BINARIZED_TEST_SEED) -> torch.Tensor:
@@ -200,7 +212,7 @@ def binarize_once(x: torch.Tensor, seed: int = BINARIZED_TEST_SEED) -> torch.Ten
 
 
 @DATASETS.register("binarized-mnist", help="MNIST with dynamic binarization for training and a fixed binarized test set")
-def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
+def binarized_mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
     """Binarized MNIST under the evaluation protocol of DESIGN §8.
 
     Training examples stay intensities in [0, 1] with ``info.binarize = "dynamic"``: the
@@ -211,8 +223,12 @@ def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
     Args:
         root: data folder searched first (its ``mnist/`` sub-folder: the MNIST files).
         download: download the MNIST files into the cache folder when they are found nowhere.
+        size: resize the intensities to ``size`` x ``size`` once at load (area when shrinking,
+            bilinear when enlarging, :mod:`genzoo.data.resize`); the test set is binarized
+            after resizing, with the same seed.
     """
-    x_train, y_train, x_test, y_test = idx_image_tensors(MNIST, root, download)
+    size = check_size(size, "binarized-mnist")
+    x_train, y_train, x_test, y_test = idx_image_tensors(MNIST, root, download, size=size)
     info = DataInfo(
         name="binarized-mnist",
         shape=tuple(x_train.shape[1:]),
@@ -221,6 +237,6 @@ def binarized_mnist(root: str | None = None, download: bool = True) -> Data:
         num_classes=10,
         binarize="dynamic",
         levels=2,
-        extras={"test_binarization_seed": BINARIZED_TEST_SEED},
+        extras=resized_extras({"test_binarization_seed": BINARIZED_TEST_SEED}, (28, 28), size),
     )
     return Data(x_train, binarize_once(x_test), info, y_train, y_test)

@@ -21,6 +21,7 @@ from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
 from .mnist import MNIST, idx_image_tensors
+from .resize import check_size, resized_extras
 
 #: Seeds of the digit draws, fixed per split so every run sees the same stacked images.
 TRAIN_SEED, TEST_SEED = 0, 1
@@ -44,8 +45,9 @@ def stack_digits(x: torch.Tensor, y: torch.Tensor, n: int, seed: int, channels: 
 
 
 @DATASETS.register("stacked-mnist", help="3 random MNIST digits stacked as RGB channels, 1000 modes (mode-collapse benchmark)")
-def stacked_mnist(root: str | None = None, download: bool = True, n_train: int = 25_000, n_test: int = 10_000) -> Data:
-    """Stacked MNIST: shape ``(3, 28, 28)`` in [0, 1], label ``100 d1 + 10 d2 + d3`` (1000 classes).
+def stacked_mnist(root: str | None = None, download: bool = True, n_train: int = 25_000, n_test: int = 10_000,
+                  size: int | None = None) -> Data:
+    """Stacked MNIST: shape ``(3, 28, 28)`` (or ``(3, size, size)``) in [0, 1], label ``100 d1 + 10 d2 + d3`` (1000 classes).
 
     Training examples stack MNIST training digits, test examples MNIST test digits, each split
     drawn with its own fixed seed (:data:`TRAIN_SEED`, :data:`TEST_SEED`).
@@ -56,24 +58,28 @@ def stacked_mnist(root: str | None = None, download: bool = True, n_train: int =
         download: download the MNIST files into the cache folder when they are found nowhere.
         n_train: stacked training examples (about 9.4 KB each in memory).
         n_test: stacked test examples.
+        size: resize the digits to ``size`` x ``size`` once at load, before stacking (area when
+            shrinking, bilinear when enlarging, :mod:`genzoo.data.resize`); the papers' DCGAN
+            protocol uses 32 (VEEGAN, PacGAN) or 64 (unrolled GANs).
     """
+    size = check_size(size, "stacked-mnist")
     if n_train < 1 or n_test < 0:
         raise GenzooError(f"stacked-mnist needs n_train >= 1 and n_test >= 0, got {n_train} and {n_test}")
-    x_train, y_train, x_test, y_test = idx_image_tensors(MNIST, root, download)
+    x_train, y_train, x_test, y_test = idx_image_tensors(MNIST, root, download, size=size)
     xtr, ytr = stack_digits(x_train, y_train, n_train, TRAIN_SEED)
     del x_train  # free the 188 MB float copy of MNIST before drawing the test split
     xte, yte = stack_digits(x_test, y_test, n_test, TEST_SEED)
     info = DataInfo(
         name="stacked-mnist",
-        shape=(3, 28, 28),
+        shape=tuple(xtr.shape[1:]),
         kind="image",
         value_range=(0.0, 1.0),
         num_classes=1000,
         levels=256,
-        extras={
+        extras=resized_extras({
             "modes": 1000,
             "mode_classifier": "genzoo's MNIST feature classifier applied to each channel (metric stacked_modes)",
             "seeds": {"train": TRAIN_SEED, "test": TEST_SEED},
-        },
+        }, (28, 28), size),
     )
     return Data(xtr, xte, info, ytr, yte)

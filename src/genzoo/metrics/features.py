@@ -36,7 +36,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,15 @@ FEATURE_DIM = 128
 DEFAULT_EPOCHS = 3.0
 #: Datasets whose feature network is another dataset's, applied per channel.
 CHANNELWISE = {"stacked-mnist": "mnist"}
+
+
+def cache_key(info: Any) -> str:
+    """The name a dataset's feature network is cached under: ``info.name``, with ``@SIZE`` when
+    the images were resized at load (``size=``), so 28x28 and 32x32 MNIST keep separate networks.
+    For channel-wise datasets it is the base dataset's key (``stacked-mnist`` -> ``mnist``)."""
+    name = CHANNELWISE.get(info.name, info.name)
+    size = info.extras.get("size") if isinstance(info.extras, dict) else None
+    return f"{name}@{size}" if size else name
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -354,17 +363,25 @@ def feature_net(
     Raises:
         GenzooError: missing with ``train=False``, or a corrupt / mismatched cache entry.
     """
-    name = data.info.name
+    name, key = data.info.name, cache_key(data.info)
+    size = data.info.extras.get("size")
     if name in CHANNELWISE:
-        base_name = CHANNELWISE[name]
-        base = _cached_or_trained(base_name, None, (1, *data.info.shape[1:]), 10, train, cache_dir, force, progress, train_options)
+        base_name = key
+        base_data = (lambda: _load_base(CHANNELWISE[name], size)) if size else None
+        base = _cached_or_trained(base_name, base_data, (1, *data.info.shape[1:]), 10, train, cache_dir, force, progress, train_options)
         wrapped = ChannelwiseFeatureNet(base, data.info.shape[0]).eval()
         wrapped.genzoo_name, wrapped.genzoo_accuracy = f"{base_name}x{data.info.shape[0]}", base.genzoo_accuracy  # type: ignore[assignment]
         return wrapped
-    return _cached_or_trained(name, data, data.info.shape, data.info.num_classes, train, cache_dir, force, progress, train_options)
+    return _cached_or_trained(key, data, data.info.shape, data.info.num_classes, train, cache_dir, force, progress, train_options)
 
 
-def _cached_or_trained(name: str, data: Data | None, shape: tuple[int, ...], num_classes: int, train: bool,
+def _load_base(name: str, size: int | None) -> Data:
+    from ..data import load_data
+
+    return load_data(name, **({"size": size} if size else {}))
+
+
+def _cached_or_trained(name: str, data: Data | Callable[[], Data] | None, shape: tuple[int, ...], num_classes: int, train: bool,
                        cache_dir: str | Path | None, force: bool, progress: bool, train_options: dict[str, Any]) -> FeatureNet:
     if not force:
         net = load_feature_net(name, cache_dir, shape, num_classes)
@@ -373,9 +390,9 @@ def _cached_or_trained(name: str, data: Data | None, shape: tuple[int, ...], num
     if not train:
         raise GenzooError(f"no feature network is cached for {name}; run `genzoo features train --data {name}`")
     if data is None:
-        from ..data import load_data
-
-        data = load_data(name)
+        data = _load_base(name, None)
+    elif callable(data):
+        data = data()
     t0, c0 = time.perf_counter(), time.process_time()
     net, acc = train_feature_net(data, progress=progress, **train_options)
     meta = {
