@@ -126,56 +126,106 @@ def f_divergence_bound(div: FDivergence, v_p: Tensor, v_q: Tensor) -> Tensor:
 # -- maximum mean discrepancy (MMD) ------------------------------------------------------------
 
 
-def gaussian_kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float]) -> Tensor:
-    r"""Sum of Gaussian kernels :math:`\sum_s \exp(-\|x_i - y_j\|^2 / (2 s^2))` -> ``(N, M)``.
+def _sq_dists(x: Tensor, y: Tensor) -> Tensor:
+    """Squared distances ``(N, M)`` from ``‖x‖² + ‖y‖² - 2 x·y`` (clamped at 0) rather than
+    ``cdist``, so the gradient stays finite where x_i = y_j."""
+    return (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1) - 2 * x @ y.T).clamp_min(0.0)
 
-    Squared distances come from ``‖x‖² + ‖y‖² - 2 x·y`` (clamped at 0) rather than ``cdist``,
-    so the gradient stays finite where x_i = y_j.
+
+def _gaussian(d2: Tensor, s: float) -> Tensor:
+    return torch.exp(-d2 / (2.0 * s * s))
+
+
+def _laplacian(d2: Tensor, s: float) -> Tensor:
+    return torch.exp(-d2.sqrt() / s)
+
+
+def _imq(d2: Tensor, s: float) -> Tensor:
+    return torch.rsqrt(1.0 + d2 / (s * s))
+
+
+#: radial kernels k_s(d²) by name: each maps squared distances and a scale s to kernel values.
+#: A new kernel is one entry here; :func:`kernel_mixture`, :func:`mmd2` and the MMD metric read it.
+KERNELS: dict[str, _Callable[[Tensor, float], Tensor]] = {"gaussian": _gaussian, "laplacian": _laplacian, "imq": _imq}
+
+
+def kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], kind: str = "gaussian") -> Tensor:
+    r"""Sum over scales s of a radial kernel k_s(x_i, y_j) -> ``(N, M)``; inputs are flattened.
+
+    ``gaussian``: :math:`\exp(-d^2/(2s^2))`; ``laplacian``: :math:`\exp(-d/s)`; ``imq``
+    (inverse multiquadric, β = -1/2): :math:`(1 + d^2/s^2)^{-1/2}`, whose heavy tails keep a
+    signal between far-apart sets (Gorham & Mackey, "Measuring sample quality with kernels",
+    ICML 2017). All of :data:`KERNELS` are characteristic, so MMD with any of them is 0 only
+    for equal distributions.
+
+    Example:
+        >>> x = torch.zeros(2, 3)
+        >>> kernel_mixture(x, x, [1.0, 2.0]).tolist()  # k_s(0) = 1 for each of the 2 scales
+        [[2.0, 2.0], [2.0, 2.0]]
     """
-    x, y = x.flatten(1), y.flatten(1)
-    d2 = (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1) - 2 * x @ y.T).clamp_min(0.0)
-    return sum(torch.exp(-d2 / (2.0 * s * s)) for s in bandwidths)  # type: ignore[return-value]
+    if kind not in KERNELS:
+        raise ValueError(f"unknown kernel {kind!r}; choose one of: {', '.join(KERNELS)}")
+    k = KERNELS[kind]
+    d2 = _sq_dists(x.flatten(1), y.flatten(1))
+    return sum(k(d2, float(s)) for s in bandwidths)  # type: ignore[return-value]
 
 
-def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], unbiased: bool = False) -> Tensor:
-    r"""Squared maximum mean discrepancy between samples ``x (N, ...)`` and ``y (M, ...)``.
+def gaussian_kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float]) -> Tensor:
+    r"""Sum of Gaussian kernels :math:`\sum_s \exp(-\|x_i - y_j\|^2 / (2 s^2))` -> ``(N, M)``."""
+    return kernel_mixture(x, y, bandwidths, "gaussian")
+
+
+def mmd2_from_kernels(kxx: Tensor, kyy: Tensor, kxy: Tensor, unbiased: bool = False, y_weight: Tensor | None = None) -> Tensor:
+    r"""Squared MMD from the three kernel matrices ``kxx (N, N)``, ``kyy (M, M)``, ``kxy (N, M)``.
 
     Biased (V-statistic): :math:`\overline{K_{xx}} + \overline{K_{yy}} - 2\,\overline{K_{xy}}`,
     always >= 0 and exactly 0 when the two sets are equal. Unbiased (U-statistic): the
     within-set means leave out the diagonal, :math:`\sum_{i\ne j} k(x_i,x_j)/(N(N-1))`, so its
     expectation is the population MMD² (0 for equal distributions; it can be negative).
 
+    With ``y_weight (M,)`` the y sample is the weighted empirical measure Σ_j v_j δ_{y_j},
+    v = w / Σ w: the means over y become v-weighted, and the U-statistic's within-y term is
+    Σ_{i≠j} v_i v_j k_ij / Σ_{i≠j} v_i v_j (the uniform case gives back the formulas above).
+
+    References:
+        Gretton et al., "A kernel two-sample test", JMLR 2012, eqs. 3-5.
+    """
+    n = kxx.shape[0]
+    if y_weight is None:
+        m = kyy.shape[0]
+        if not unbiased:
+            return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+        xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+        yy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        return xx + yy - 2 * kxy.mean()
+    v = y_weight.to(kyy.dtype) / y_weight.to(kyy.dtype).sum()  # (M,)
+    yy = v @ kyy @ v
+    xy = (kxy @ v).mean()
+    if not unbiased:
+        return kxx.mean() + yy - 2 * xy
+    xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    v2 = v.pow(2)
+    return xx + (yy - (v2 * kyy.diagonal()).sum()) / (1 - v2.sum()) - 2 * xy
+
+
+def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], unbiased: bool = False,
+         kernel: str = "gaussian", y_weight: Tensor | None = None) -> Tensor:
+    r"""Squared maximum mean discrepancy between samples ``x (N, ...)`` and ``y (M, ...)``.
+
+    The kernel is ``kernel`` of :data:`KERNELS` summed over the scales ``bandwidths``
+    (:func:`kernel_mixture`); the estimate and the optional weights of y are those of
+    :func:`mmd2_from_kernels`.
+
+    Example:
+        >>> x = torch.randn(64, 2)
+        >>> float(mmd2(x, x, [1.0]))  # the V-statistic of a set against itself
+        0.0
+
     References:
         Gretton et al., "A kernel two-sample test", JMLR 2012, eqs. 3-5.
         Li, Swersky & Zemel, "Generative moment matching networks", ICML 2015.
     """
-    kxx = gaussian_kernel_mixture(x, x, bandwidths)
-    kyy = gaussian_kernel_mixture(y, y, bandwidths)
-    kxy = gaussian_kernel_mixture(x, y, bandwidths)
-    if not unbiased:
-        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
-    n, m = kxx.shape[0], kyy.shape[0]
-    xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-    yy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-    return xx + yy - 2 * kxy.mean()
-
-
-def kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], kind: str = "gaussian") -> Tensor:
-    r"""Sum over bandwidths s of a radial kernel k_s(x_i, y_j) -> ``(N, M)``.
-
-    ``gaussian``: :math:`\exp(-d^2/(2s^2))` (:func:`gaussian_kernel_mixture`);
-    ``laplacian``: :math:`\exp(-d/s)`; ``imq`` (inverse multiquadric, β = -1/2):
-    :math:`(1 + d^2/s^2)^{-1/2}`, whose heavy tails keep a signal between far-apart sets
-    (Gorham & Mackey, "Measuring sample quality with kernels", ICML 2017). All three are
-    characteristic, so MMD with any of them is 0 only for equal distributions.
-    """
-    if kind == "gaussian":
-        return gaussian_kernel_mixture(x, y, bandwidths)
-    if kind not in ("laplacian", "imq"):
-        raise ValueError(f"unknown kernel {kind!r}; choose gaussian, laplacian or imq")
-    x, y = x.flatten(1), y.flatten(1)
-    d2 = (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1) - 2 * x @ y.T).clamp_min(0.0)
-    if kind == "laplacian":
-        d = d2.sqrt()
-        return sum(torch.exp(-d / s) for s in bandwidths)  # type: ignore[return-value]
-    return sum(torch.rsqrt(1.0 + d2 / (s * s)) for s in bandwidths)  # type: ignore[return-value]
+    kxx = kernel_mixture(x, x, bandwidths, kernel)
+    kyy = kernel_mixture(y, y, bandwidths, kernel)
+    kxy = kernel_mixture(x, y, bandwidths, kernel)
+    return mmd2_from_kernels(kxx, kyy, kxy, unbiased, y_weight)

@@ -111,10 +111,91 @@ class Data:
 
 @dataclass
 class Batch:
-    """One training batch: examples ``x`` of shape ``(B, *shape)`` and optional labels ``c``."""
+    r"""One training batch, and the one reduction every loss uses over it.
+
+    Attributes:
+        x: examples ``(B, *shape)``.
+        c: conditions ``(B, ...)`` (int labels, or float properties / images), or ``None``.
+        mask: ``(B, N)`` bool (or 0/1 float), true at the real positions (tokens, atoms) of
+            padded examples; ``None`` when every position is real.
+        weight: ``(B,)`` non-negative per-example weights (importance weights, CbAS's
+            sample weights); ``None`` means all ones.
+        extra: further named tensors a model may need (e.g. ``{"atom_types": (B, N)}``).
+
+    A loss never calls a bare ``.mean()`` over the batch; it reduces with :meth:`mean`, so
+    weights and padding are honoured the same way in every model:
+
+    * per-example values ``l (B,)``:  :math:`\sum_i w_i l_i / \sum_i w_i`
+      (the plain mean without weights);
+    * per-position values ``l (B, N)``: every real position counts once, weighted by its
+      example's weight, :math:`\sum_{i,n} w_i m_{in} l_{in} / \sum_{i,n} w_i m_{in}`
+      (a token-level mean; without a mask every position is real). Values at padded
+      positions are never read, so NaN or garbage there cannot leak into the loss.
+
+    A per-example log-likelihood of padded data is :meth:`sum_positions` (masked sum over
+    positions), which then goes through :meth:`mean` like any other ``(B,)`` value.
+
+    Example:
+        >>> b = Batch(torch.zeros(3, 2), weight=torch.tensor([1.0, 1.0, 2.0]))
+        >>> float(b.mean(torch.tensor([1.0, 2.0, 3.0])))  # (1 + 2 + 2*3) / 4
+        2.25
+        >>> b = Batch(torch.zeros(2, 3), mask=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool())
+        >>> float(b.mean(torch.tensor([[1.0, 3.0, float("nan")], [5.0, 7.0, 9.0]])))  # (1 + 3 + 5) / 3
+        3.0
+    """
 
     x: Tensor
     c: Tensor | None = None
+    mask: Tensor | None = None
+    weight: Tensor | None = None
+    extra: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # shapes only: no host sync on the training path
+        B = self.x.shape[0]
+        if self.weight is not None and tuple(self.weight.shape) != (B,):
+            raise GenzooError(f"batch weights must have shape ({B},), one per example, got {tuple(self.weight.shape)}")
+        if self.mask is not None and (self.mask.dim() != 2 or self.mask.shape[0] != B):
+            raise GenzooError(f"a batch mask must have shape ({B}, N) (true at real positions), got {tuple(self.mask.shape)}")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def mean(self, values: Tensor) -> Tensor:
+        """Weighted (and, for ``(B, N)`` values, mask-aware) mean of ``values``; a 0-dim tensor.
+
+        Args:
+            values: ``(B,)`` per-example or ``(B, N)`` per-position values (see the class doc).
+        """
+        B = self.x.shape[0]
+        if values.dim() == 1 and values.shape[0] == B:
+            if self.weight is None:
+                return values.mean()
+            w = self.weight.to(values.dtype)
+            return (w * values).sum() / w.sum()
+        if values.dim() == 2 and values.shape[0] == B:
+            w = self._position_weights(values)  # (B, N) or None
+            if w is None:
+                return values.mean()
+            # where(), not a product: padded positions may hold NaN/inf, which 0 * x would keep
+            return torch.where(w > 0, values * w, torch.zeros((), dtype=values.dtype, device=values.device)).sum() / w.sum()
+        raise GenzooError(f"batch.mean takes per-example (B,) or per-position (B, N) values for B={B}, got shape {tuple(values.shape)}")
+
+    def sum_positions(self, values: Tensor) -> Tensor:
+        """Per-example sum over the real positions of ``values (B, N, ...)`` -> ``(B,)`` (trailing dims summed too)."""
+        v = values.flatten(2).sum(2) if values.dim() > 2 else values  # (B, N)
+        if self.mask is None:
+            return v.sum(1)
+        if self.mask.shape != v.shape:
+            raise GenzooError(f"values of shape {tuple(values.shape)} do not match the batch mask {tuple(self.mask.shape)}")
+        return torch.where(self.mask.bool(), v, torch.zeros((), dtype=v.dtype, device=v.device)).sum(1)
+
+    def _position_weights(self, values: Tensor) -> Tensor | None:
+        if self.mask is None and self.weight is None:
+            return None
+        if self.mask is not None and self.mask.shape != values.shape:
+            raise GenzooError(f"per-position values of shape {tuple(values.shape)} do not match the batch mask {tuple(self.mask.shape)}")
+        w = torch.ones_like(values) if self.mask is None else self.mask.to(values.dtype)
+        return w if self.weight is None else w * self.weight.to(values.dtype)[:, None]
 
 
 class InMemoryLoader:

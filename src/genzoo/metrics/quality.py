@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..divergences import mmd2_from_kernels
 from ..errors import GenzooError
 from .base import EvalContext, NotApplicable, metric
 from .features import CHANNELWISE, embed, feature_id, feature_net, inception_features, raw_features, track
@@ -84,14 +85,6 @@ def polynomial_kernel(x: Tensor, y: Tensor) -> Tensor:
     return (x @ y.T / x.shape[1] + 1.0).pow(3)
 
 
-def _mmd2_unbiased(kxx: Tensor, kyy: Tensor, kxy: Tensor) -> Tensor:
-    # U-statistic as in genzoo.divergences.mmd2(unbiased=True), which is tied to Gaussian kernels.
-    n, m = kxx.shape[0], kyy.shape[0]
-    xx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-    yy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-    return xx + yy - 2 * kxy.mean()
-
-
 def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000, generator: torch.Generator | None = None) -> tuple[float, float]:
     r"""Kernel inception distance: unbiased MMD² with the cubic polynomial kernel, on subsets.
 
@@ -120,7 +113,7 @@ def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000, gen
     for _ in range(subsets):
         x = f1[torch.randperm(len(f1), generator=gen)[:m]]  # (m, D)
         y = f2[torch.randperm(len(f2), generator=gen)[:m]]
-        vals.append(_mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)))
+        vals.append(mmd2_from_kernels(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y), unbiased=True))
     v = torch.stack(vals)
     return float(v.mean()), float(v.std()) if subsets > 1 else 0.0
 

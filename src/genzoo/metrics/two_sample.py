@@ -30,13 +30,12 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from ..divergences import kernel_mixture
+from ..divergences import KERNELS, kernel_mixture
 from ..errors import GenzooError
 from .base import EvalContext, NotApplicable, metric
 from .features import track
 from .quality import model_samples
 
-KERNELS = ("gaussian", "laplacian", "imq")
 
 
 # -- shared helpers ----------------------------------------------------------------------------

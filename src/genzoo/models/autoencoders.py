@@ -143,7 +143,7 @@ class AE(GenerativeModel):
     # -- objective ------------------------------------------------------------------------
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         z = self.encode(self.corrupt(batch.x), batch.c)
-        rec = -self.likelihood.log_prob(self.decoder_params(z, batch.c), batch.x).mean()
+        rec = batch.mean(-self.likelihood.log_prob(self.decoder_params(z, batch.c), batch.x))
         return {"loss": rec, "rec": rec}
 
     # -- sampling -------------------------------------------------------------------------
@@ -321,10 +321,10 @@ class VAE(AE):
                 lw = log_px + self.kl_weight() * log_pz_q
             else:
                 lw = self.log_weights(batch.x, self.iw_k, batch.c)
-            bound = log_mean_exp(lw, 0).mean()
+            bound = batch.mean(log_mean_exp(lw, 0))
             return {"loss": -bound, "iwae_bound": bound}
         log_px, kl = self.elbo_terms(batch.x, batch.c)
-        rec, kl = -log_px.mean(), kl.mean()
+        rec, kl = batch.mean(-log_px), batch.mean(kl)
         out = {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
         if self.capacity > 0:
             cap = self.capacity * self._ramp(self.capacity_steps).to(kl.dtype)

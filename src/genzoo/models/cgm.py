@@ -97,12 +97,12 @@ class CGM(GenerativeModel):
         total = torch.zeros((), device=y.device, dtype=y.dtype)
         if self.alpha > 0:
             log_py, kl = self.vae.elbo_terms(y, xo)
-            elbo = (log_py - kl).mean()
-            out.update(rec=-log_py.mean(), kl=kl.mean(), elbo=elbo)
+            elbo = batch.mean(log_py - kl)
+            out.update(rec=batch.mean(-log_py), kl=batch.mean(kl), elbo=elbo)
             total = total - self.alpha * elbo
         if self.alpha < 1:
             z = self.vae.prior.rsample(xo)  # the test-time path: z ~ p(z|x)
-            gsnn = self.vae.likelihood.log_prob(self.vae.decoder_params(z, xo), y).mean()
+            gsnn = batch.mean(self.vae.likelihood.log_prob(self.vae.decoder_params(z, xo), y))
             out["gsnn"] = gsnn
             total = total - (1 - self.alpha) * gsnn
         out["loss"] = total

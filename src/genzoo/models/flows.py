@@ -100,7 +100,7 @@ class RealNVP(GenerativeModel):
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         x = self.dequantize(batch.x) if self.levels else batch.x
-        nll = -self.log_prob(x).mean()
+        nll = batch.mean(-self.log_prob(x))
         out = {"loss": nll, "nll": nll}
         if self.levels:
             D = self.info.dim

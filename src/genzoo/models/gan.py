@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.base import Batch, DataInfo
-from ..divergences import F_DIVERGENCES, f_divergence_bound
+from ..divergences import F_DIVERGENCES
 from ..errors import GenzooError
 from ..nets.conv import DCGANDiscriminator, DCGANGenerator
 from ..nets.mlp import MLP
@@ -55,63 +55,71 @@ from .base import GenerativeModel, Player
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    """A pair of losses over raw critic scores ``(B,)``.
+    """A row of the table: per-score loss terms over raw critic scores.
+
+    The critic minimises E_data[real(r)] + E_G[fake(f)] and the generator E_G[generator(f)].
+    The data expectation is the batch's weighted mean (:meth:`~genzoo.data.Batch.mean`),
+    so weighted examples shift the distribution the GAN matches; fakes weigh equally.
 
     Attributes:
         name: table key.
-        critic: ``(real, fake) -> {"loss": ..., other scalars to log}``.
-        generator: ``fake -> scalar`` to minimise.
+        real, fake: the critic's loss per real / generated score, ``(B,) -> (B,)``.
+        generator: the generator's loss per generated score, ``(B,) -> (B,)``.
+        stats: ``(real scores, fake scores, critic loss) -> {name: scalar}`` to log (detached).
     """
 
     name: str
-    critic: Callable[[Tensor, Tensor], dict[str, Tensor]]
+    real: Callable[[Tensor], Tensor]
+    fake: Callable[[Tensor], Tensor]
     generator: Callable[[Tensor], Tensor]
+    stats: Callable[[Tensor, Tensor, Tensor], dict[str, Tensor]] | None = None
+
+    def critic_loss(self, r: Tensor, f: Tensor, mean: Callable[[Tensor], Tensor] = torch.mean) -> dict[str, Tensor]:
+        """``{"loss": mean(real(r)) + E fake(f), logged stats}``; ``mean`` reduces the real scores."""
+        loss = mean(self.real(r)) + self.fake(f).mean()
+        out = {"loss": loss}
+        if self.stats is not None:
+            out.update(self.stats(r.detach(), f.detach(), loss.detach()))
+        return out
+
+    def generator_loss(self, f: Tensor) -> Tensor:
+        """The generator's loss: the mean of :attr:`generator` over generated scores."""
+        return self.generator(f).mean()
 
 
-def _bce_critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
+def _bce(name: str, generator: Callable[[Tensor], Tensor]) -> AdversarialLoss:
     # -log D(x) - log(1 - D(G(z))) with D = sigmoid(score), in the stable softplus form
-    loss = F.softplus(-r).mean() + F.softplus(f).mean()
-    return {"loss": loss, "d_real": torch.sigmoid(r).mean(), "d_fake": torch.sigmoid(f).mean()}
-
-
-def _wasserstein_critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
-    wdist = r.mean() - f.mean()
-    return {"loss": -wdist, "wdist": wdist}
+    return AdversarialLoss(name, lambda r: F.softplus(-r), F.softplus, generator,
+                           lambda r, f, loss: {"d_real": torch.sigmoid(r).mean(), "d_fake": torch.sigmoid(f).mean()})
 
 
 def _fgan(divergence: str, generator: str = "alternative") -> AdversarialLoss:
     if divergence not in F_DIVERGENCES:
         raise GenzooError(f"unknown f-divergence '{divergence}'; choose one of: {', '.join(F_DIVERGENCES)}")
     div = F_DIVERGENCES[divergence]
-
-    def critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
-        bound = f_divergence_bound(div, r, f)
-        return {"loss": -bound, "fdiv": bound}
-
+    # the critic maximises the bound E_P[g_f(v)] - E_Q[f*(g_f(v))] (f_divergence_bound), term by term
     if generator == "saddle":  # min_G of the bound itself (Nowozin et al. eq. 6)
-        gen = lambda f: -div.conjugate_at(f).mean()  # noqa: E731
+        gen = lambda f: -div.conjugate_at(f)  # noqa: E731
     else:  # the "alternative" update of §3.2: max_G E_Q[g_f(V(G(z)))], stronger early gradients
-        gen = lambda f: -div.activation(f).mean()  # noqa: E731
-    return AdversarialLoss(f"fgan_{divergence}", critic, gen)
+        gen = lambda f: -div.activation(f)  # noqa: E731
+    return AdversarialLoss(f"fgan_{divergence}", lambda r: -div.activation(r), div.conjugate_at, gen,
+                           lambda r, f, loss: {"fdiv": -loss})
 
 
 def _energy(margin: float = 1.0) -> AdversarialLoss:
-    def critic(r: Tensor, f: Tensor) -> dict[str, Tensor]:
-        return {"loss": r.mean() + F.relu(margin - f).mean(), "energy_real": r.mean(), "energy_fake": f.mean()}
-
-    return AdversarialLoss("energy", critic, lambda f: f.mean())
+    return AdversarialLoss("energy", lambda r: r, lambda f: F.relu(margin - f), lambda f: f,
+                           lambda r, f, loss: {"energy_real": r.mean(), "energy_fake": f.mean()})
 
 
 LOSSES: dict[str, Callable[..., AdversarialLoss]] = {
-    "minimax": lambda: AdversarialLoss("minimax", _bce_critic, lambda f: -F.softplus(f).mean()),
-    "non_saturating": lambda: AdversarialLoss("non_saturating", _bce_critic, lambda f: F.softplus(-f).mean()),
+    "minimax": lambda: _bce("minimax", lambda f: -F.softplus(f)),
+    "non_saturating": lambda: _bce("non_saturating", lambda f: F.softplus(-f)),
     "fgan": _fgan,
-    "wasserstein": lambda: AdversarialLoss("wasserstein", _wasserstein_critic, lambda f: -f.mean()),
-    "least_squares": lambda: AdversarialLoss(
-        "least_squares", lambda r, f: {"loss": 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean()},
-        lambda f: 0.5 * ((f - 1) ** 2).mean()),
-    "hinge": lambda: AdversarialLoss(
-        "hinge", lambda r, f: {"loss": F.relu(1 - r).mean() + F.relu(1 + f).mean()}, lambda f: -f.mean()),
+    "wasserstein": lambda: AdversarialLoss("wasserstein", lambda r: -r, lambda f: f, lambda f: -f,
+                                           lambda r, f, loss: {"wdist": -loss}),
+    "least_squares": lambda: AdversarialLoss("least_squares", lambda r: 0.5 * (r - 1) ** 2, lambda f: 0.5 * f**2,
+                                             lambda f: 0.5 * (f - 1) ** 2),
+    "hinge": lambda: AdversarialLoss("hinge", lambda r: F.relu(1 - r), lambda f: F.relu(1 + f), lambda f: -f),
     "energy": _energy,
 }
 
@@ -123,12 +131,15 @@ def adversarial_loss(name: str, **options: Any) -> AdversarialLoss:
     return LOSSES[name](**options)
 
 
-def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     mean: Callable[[Tensor], Tensor] = torch.mean) -> Tensor:
     r"""WGAN-GP's penalty E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²] on random interpolates x̂ = εx + (1-ε)x̃.
 
     Args:
         critic: ``x -> (B,)`` scores.
         real: ``(B, ...)`` data; ``fake``: generated examples of the same shape.
+        mean: the reduction over the critic's inputs (the batch's weighted mean: an
+            interpolate carries its real example's weight).
 
     References:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1.
@@ -137,7 +148,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     scores = critic(x_hat)  # (B,), or (B / m,) for a packing critic
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return ((grad.reshape(scores.shape[0], -1).norm(dim=1) - 1) ** 2).mean()  # norm over each critic input
+    return mean((grad.reshape(scores.shape[0], -1).norm(dim=1) - 1) ** 2)  # norm over each critic input
 
 
 def one_hot(c: Tensor, num_classes: int, like: Tensor) -> Tensor:
@@ -270,21 +281,30 @@ class GAN(GenerativeModel):
         return self.generate(self.noise(n), y), y
 
     # -- objective ------------------------------------------------------------------------
+    def real_mean(self, batch: Batch) -> Callable[[Tensor], Tensor]:
+        """The reduction of the critic's terms on real data: ``batch.mean``; with packing, over
+        the groups of ``pack`` consecutive examples, each weighted by its members' mean weight."""
+        if self.pack == 1:
+            return batch.mean
+        w = None if batch.weight is None else batch.weight.view(-1, self.pack).mean(1)
+        return Batch(batch.x[:: self.pack], weight=w).mean
+
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.x
         c = batch.c if self.num_classes else None
         with torch.no_grad():
             fake, y = self._fake(x.shape[0], c)  # conditional: fakes get the batch's labels
-        out = self.adv.critic(self.score(x, y), self.score(fake, y))
+        mean = self.real_mean(batch)
+        out = self.adv.critic_loss(self.score(x, y), self.score(fake, y), mean)
         if self.gp_weight > 0:
-            gp = gradient_penalty(lambda v: self.score(v, y), x, fake)
+            gp = gradient_penalty(lambda v: self.score(v, y), x, fake, mean)
             out = {**out, "loss": out["loss"] + self.gp_weight * gp, "gp": gp}
         return out
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         c = batch.c if self.num_classes else None
         fake, y = self._fake(batch.x.shape[0], c)
-        loss = self.adv.generator(self.score(fake, y))
+        loss = self.adv.generator_loss(self.score(fake, y))
         return {"loss": loss}
 
 

@@ -104,7 +104,7 @@ class EBGAN(GAN):
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         fake, _ = self._fake(batch.x.shape[0], None)
         codes = self.critic.encode(fake)
-        adv = self.adv.generator(self.energy(fake, self.critic.decode(codes)))
+        adv = self.adv.generator_loss(self.energy(fake, self.critic.decode(codes)))
         pt = pull_away(codes)
         return {"loss": adv + self.pt_weight * pt, "pull_away": pt}
 
@@ -115,7 +115,7 @@ class BEGAN(GAN):
     def __init__(self, generator: nn.Module, critic: AutoencoderCritic, info: DataInfo, latent_dim: int,
                  gamma: float = 0.5, lambda_k: float = 1e-3, **kw: Any) -> None:
         # the table row only supplies the generator's L(G(z)); the critic loss needs k_t
-        loss = AdversarialLoss("began", lambda r, f: {"loss": r.mean() - f.mean()}, lambda f: f.mean())
+        loss = AdversarialLoss("began", lambda r: r, lambda f: -f, lambda f: f)
         super().__init__(generator, critic, loss, info, latent_dim, **kw)
         self.gamma, self.lambda_k = gamma, lambda_k
         self.register_buffer("k", torch.zeros(()))
@@ -127,7 +127,7 @@ class BEGAN(GAN):
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         with torch.no_grad():
             fake, _ = self._fake(batch.x.shape[0], None)
-        l_real, l_fake = self.score(batch.x).mean(), self.score(fake).mean()
+        l_real, l_fake = batch.mean(self.score(batch.x)), self.score(fake).mean()
         balance = (self.gamma * l_real - l_fake).detach()
         self._balance = balance  # applied to k_t once this update has been taken
         return {"loss": l_real - self.k * l_fake, "k": self.k.clone(), "m_global": l_real.detach() + balance.abs()}
@@ -184,7 +184,7 @@ class InfoGAN(GAN):
             z = self.noise(batch.x.shape[0])
             fake = self.generate(z)
         h, fake_score = critic_split(self.critic, fake)
-        out = self.adv.critic(self.score(batch.x), fake_score.reshape(-1))
+        out = self.adv.critic_loss(self.score(batch.x), fake_score.reshape(-1), self.real_mean(batch))
         ce, gauss, acc = self.codes_nll(h, z)
         return {**out, "loss": out["loss"] + self.info_weight * ce + self.cont_weight * gauss, "q_acc_fake": acc}
 
@@ -217,7 +217,7 @@ class InfoGAN(GAN):
         z = self.noise(batch.x.shape[0])
         fake = self.generate(z)
         h, score = critic_split(self.critic, fake)
-        adv = self.adv.generator(score.reshape(-1))
+        adv = self.adv.generator_loss(score.reshape(-1))
         ce, gauss, acc = self.codes_nll(h, z)
         # λ·NLL = λ(H(c) - L_I): minimising it maximises the bound L_I on I(c; G(z, c)) (Chen et al. §5)
         loss = adv + self.info_weight * ce + self.cont_weight * gauss

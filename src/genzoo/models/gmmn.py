@@ -77,7 +77,7 @@ class GMMN(GenerativeModel):
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         target = self.targets(batch.x)
         fake = self.generator(self.draw_noise(target.shape[0])).flatten(1)
-        m2 = mmd2(fake, target, self.bandwidths)
+        m2 = mmd2(fake, target, self.bandwidths, y_weight=batch.weight)  # weighted examples: a weighted data measure
         # sqrt has an infinite slope at 0; the floor only matters for a perfect match
         loss = m2.clamp_min(1e-12).sqrt() if self.sqrt else m2
         return {"loss": loss, "mmd2": m2.detach()}

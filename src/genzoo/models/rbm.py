@@ -152,9 +152,16 @@ class RBM(GenerativeModel):
             return self.chains.clone()
         return self.gibbs(v_data, self.k)
 
-    def cd_surrogate(self, v_data: Tensor, v_model: Tensor) -> Tensor:
-        """mean F(v_data) - mean F(v_model); its gradient w.r.t. W is -(<v p(h|v)>_data - <v p(h|v)>_model)."""
-        return self.free_energy(v_data).mean() - self.free_energy(v_model.detach()).mean()
+    def cd_surrogate(self, v_data: Tensor, v_model: Tensor, weight: Tensor | None = None) -> Tensor:
+        """mean F(v_data) - mean F(v_model); its gradient w.r.t. W is -(<v p(h|v)>_data - <v p(h|v)>_model).
+
+        ``weight (B,)`` weighs the data term (a weighted empirical distribution). CD's chains
+        start at the data, so chain i carries example i's weight; persistent chains are the
+        model's own and weigh equally.
+        """
+        data_mean = Batch(v_data, weight=weight).mean
+        model_mean = torch.mean if self.pcd else data_mean
+        return data_mean(self.free_energy(v_data)) - model_mean(self.free_energy(v_model.detach()))
 
     def reconstruction_error(self, v: Tensor) -> Tensor:
         """Mean-field reconstruction error per example ``(B,)``: v -> p(h|v) -> E[v|h]."""
@@ -166,9 +173,9 @@ class RBM(GenerativeModel):
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         v = batch.x.flatten(1)  # (B, D)
-        surrogate = self.cd_surrogate(v, self.negative_phase(v))
+        surrogate = self.cd_surrogate(v, self.negative_phase(v), batch.weight)
         with torch.no_grad():
-            rec = self.reconstruction_error(v).mean()
+            rec = batch.mean(self.reconstruction_error(v))
         # value: the reconstruction error (a monitor that falls as the RBM learns);
         # gradient: exactly the CD / PCD gradient of the surrogate
         return {"loss": rec + (surrogate - surrogate.detach()), "rec_loss": rec, "free_energy_gap": surrogate.detach()}

@@ -119,8 +119,11 @@ class VQVAE(AE):
         return self.quantize(self.encode_continuous(x))[0]  # (B, n)
 
     @torch.no_grad()
-    def _ema_update(self, ze: Tensor, idx: Tensor) -> None:
+    def _ema_update(self, ze: Tensor, idx: Tensor, weight: Tensor | None = None) -> None:
         onehot = F.one_hot(idx.flatten(), self.n_codes).to(ze.dtype)  # (B*n, K)
+        if weight is not None:  # weighted examples: their encodings count by their weight (normalised to mean 1)
+            w = weight.to(ze.dtype) * (len(weight) / weight.to(ze.dtype).sum())
+            onehot = onehot * w.repeat_interleave(idx.shape[1])[:, None]
         self.ema_count.mul_(self.ema_decay).add_(onehot.sum(0), alpha=1 - self.ema_decay)
         self.ema_sum.mul_(self.ema_decay).add_(onehot.T @ ze.reshape(-1, self.emb_dim), alpha=1 - self.ema_decay)
         n = self.ema_count.sum()  # Laplace smoothing keeps unused codes finite
@@ -131,15 +134,16 @@ class VQVAE(AE):
         ze = self.encode_continuous(batch.x)
         idx, e = self.quantize(ze)
         zq = ze + (e - ze).detach()  # straight-through estimator
-        rec = -self.likelihood.log_prob(self.decoder_params(zq.flatten(1)), batch.x).mean()
-        commit = (ze - e.detach()).pow(2).sum(-1).mean()
+        rec = batch.mean(-self.likelihood.log_prob(self.decoder_params(zq.flatten(1)), batch.x))
+        # (B, n) code positions are not the data's positions: average them per example first
+        commit = batch.mean((ze - e.detach()).pow(2).sum(-1).mean(1))
         out = {"rec": rec, "commit": commit}
         if self.ema:
             if self.training:
-                self._ema_update(ze.detach(), idx)
+                self._ema_update(ze.detach(), idx, batch.weight)
             out["loss"] = rec + self.beta * commit
         else:
-            vq = (ze.detach() - e).pow(2).sum(-1).mean()
+            vq = batch.mean((ze.detach() - e).pow(2).sum(-1).mean(1))
             out.update(loss=rec + vq + self.beta * commit, vq=vq)
         out["perplexity"] = torch.exp(-(lambda p: (p * (p + 1e-10).log()).sum())(F.one_hot(idx.flatten(), self.n_codes).float().mean(0)))
         return out
@@ -147,7 +151,7 @@ class VQVAE(AE):
     def prior_loss(self, batch: Batch) -> dict[str, Tensor]:
         with torch.no_grad():
             idx = self.codes(batch.x)
-        nll = -self.code_prior.log_prob(idx).mean()
+        nll = batch.mean(-self.code_prior.log_prob(idx))
         return {"loss": nll, "code_nll": nll}
 
     def players(self) -> list[Player]:
