@@ -7,6 +7,7 @@ its options. :func:`load_data` is the one entry point used by the trainer and th
     data = load_data("8gaussians", n_train=10_000)
     data = load_data("folder:photos/", size=64)      # user images, one class per sub-folder
     data = load_data("npz:points.npz", test_fraction=0.2)
+    data = load_data("mnist+digits", size=28)       # two streams, a and b (genzoo.data.pairs)
 
 Example:
     >>> from genzoo.data import load_data
@@ -43,8 +44,10 @@ def load_data(name: str, root: str | None = None, **options: object) -> Data:
     """Load the dataset registered as ``name`` with the given options.
 
     Args:
-        name: a registered name (``genzoo datasets`` lists them; ``-`` and ``_`` are alike) or
-            ``folder:PATH`` / ``npz:PATH`` / ``npy:PATH`` for the user's own files.
+        name: a registered name (``genzoo datasets`` lists them; ``-`` and ``_`` are alike),
+            ``folder:PATH`` / ``npz:PATH`` / ``npy:PATH`` for the user's own files, or ``A+B``
+            for two-domain data (:func:`~genzoo.data.pairs.load_pair`: options ``size``,
+            ``channels``, ``a``, ``b``).
         root: folder to look in first for downloadable datasets (``--data-root``); passed only
             to factories that take it, so it is harmless for the others.
         **options: the factory's keyword options, e.g. ``n_train=1000`` or ``size=32``.
@@ -56,6 +59,14 @@ def load_data(name: str, root: str | None = None, **options: object) -> Data:
         GenzooError: unknown name, unknown option (the valid ones are listed), or any problem
             the factory finds with the data.
     """
+    if "+" in name:
+        from .pairs import load_pair
+
+        valid = ("size", "channels", "a", "b")
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise GenzooError(f"unknown option '{unknown[0]}' for the pair '{name}'; valid options are: {', '.join(valid)}")
+        return load_pair(name, root, **options)  # type: ignore[arg-type]
     prefix, sep, path = name.partition(":")
     if sep and prefix.strip().lower() in PATH_PREFIXES:
         if not path:

@@ -68,6 +68,11 @@ class Data:
     (:class:`StreamingLoader`), and ``x_train``/``y_train`` hold only an in-memory
     *reference sample* of the training split, for what needs training examples at hand
     (an autoencoder's code sampler, Parzen's validation split, AIS base rates).
+
+    Two-domain data (``--data mnist+digits``, :mod:`genzoo.data.pairs`) sets ``streams``: named
+    sub-datasets (``{"a": mnist, "b": digits}``) of one shape. Each player of a model names the
+    stream it draws from (``Player.stream``) and the trainer keeps one resumable batch order
+    per stream; the top-level tensors are then those of the first stream.
     """
 
     x_train: Tensor
@@ -76,6 +81,7 @@ class Data:
     y_train: Tensor | None = None
     y_test: Tensor | None = None
     stream: Dataset | None = None
+    streams: dict[str, "Data"] | None = None
 
     @property
     def n_train(self) -> int:
@@ -107,6 +113,13 @@ class Data:
                 raise GenzooError(f"{self.info.name}: streamed examples must be tensors of shape {tuple(self.info.shape)}, got {got}")
         if len(self.x_train) == 0:
             raise GenzooError(f"{self.info.name}: the training split is empty")
+        for key, sub in (self.streams or {}).items():
+            if not key.isidentifier() or not isinstance(sub, Data) or sub.streams:
+                raise GenzooError(f"{self.info.name}: stream '{key}' must be a plain Data named by an identifier")
+            if tuple(sub.info.shape) != tuple(self.info.shape):
+                raise GenzooError(
+                    f"{self.info.name}: stream '{key}' has shape {tuple(sub.info.shape)}, expected {tuple(self.info.shape)}"
+                )
 
 
 @dataclass

@@ -6,6 +6,13 @@ trainer updates the players in order, each ``repeat`` times per round, calling i
 five times and a generator; ADDA has *stages*, each a list of players run for its own
 number of steps. Capabilities are small runtime-checkable protocols, so code asks
 ``isinstance(model, CanSample)`` instead of comparing model names.
+
+On two-domain data (``Data.streams``, e.g. ``mnist+digits``) each player names the stream it
+draws from (``Player.stream``); in each round every stream yields one batch, shared by all
+the players of that round that name it. A stage may prepare its players when it begins
+(``Stage.on_start``: ADDA copies the source encoder into the target encoder) and carry its
+own learning-rate schedule; the trainer records which stage has begun in every checkpoint,
+so a resumed run continues inside the same stage without running its hook again.
 """
 
 from __future__ import annotations
@@ -31,23 +38,48 @@ class Player:
         after_step: called after each update (weight clipping, EMA codebooks, k_t updates).
         optim: the model's suggested optimizer settings for this player (``{"name": "rmsprop",
             "lr": 5e-5}``); the run config can override them.
+        stream: on two-domain data, the stream(s) the player draws from: one name (its loss
+            gets that stream's :class:`Batch`) or a tuple of names (its loss gets a dict
+            ``{name: Batch}``). Within a round a stream's batch is drawn once and shared by
+            every player naming it; the repeats of a ``repeat > 1`` player draw afresh.
+            ``None`` (single-dataset models): a fresh batch of the one dataset per update.
     """
 
     name: str
     params: list[nn.Parameter]
-    loss: Callable[[Batch], dict[str, Tensor]]
+    loss: Callable[[Any], dict[str, Tensor]]
     repeat: int = 1
     after_step: Callable[[], None] | None = None
     optim: dict[str, Any] = field(default_factory=dict)
+    stream: str | tuple[str, ...] | None = None
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The names in ``stream`` as a tuple (empty for single-dataset players)."""
+        return () if self.stream is None else (self.stream,) if isinstance(self.stream, str) else tuple(self.stream)
 
 
 @dataclass
 class Stage:
-    """Players trained together for ``steps`` rounds (``None``: the rest of the budget)."""
+    """Players trained together for ``steps`` rounds (``None``: the rest of the budget).
+
+    Attributes:
+        players: updated in order, every round of the stage.
+        steps: rounds of this stage; ``None`` for the last stage takes the rest of the budget.
+        name: shown in logs and docs (``source``, ``adapt``).
+        on_start: ``hook(model)`` run once when the stage begins (not again when a run is
+            resumed inside it), e.g. to initialise one network from another.
+        schedule: ``factor(step_in_stage, stage_rounds)`` multiplying every player's learning
+            rate in this stage (CycleGAN's constant-then-linear decay). It applies while
+            ``train.schedule`` is ``constant`` with no warm-up; otherwise the run's schedule
+            is applied over the stage's own rounds.
+    """
 
     players: list[Player]
     steps: int | None = None
     name: str = "main"
+    on_start: Callable[["GenerativeModel"], None] | None = None
+    schedule: Callable[[int, int], float] | None = None
 
 
 class GenerativeModel(nn.Module):
@@ -101,3 +133,12 @@ class HasLogProb(Protocol):
 @runtime_checkable
 class HasNLLBound(Protocol):
     def nll_bound(self, x: Tensor, k: int = 1000, c: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class CanTranslate(Protocol):
+    """Maps examples between domains: ``translate(x, "a2b")``; ``directions`` lists the valid ones."""
+
+    directions: tuple[str, ...]
+
+    def translate(self, x: Tensor, direction: str, c: Tensor | None = None) -> Tensor: ...

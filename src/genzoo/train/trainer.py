@@ -4,6 +4,11 @@ The trainer knows nothing about objectives. Each round it visits the current sta
 in order; a player draws a fresh batch, computes its loss, and its optimizer updates its own
 parameters ``repeat`` times, calling ``after_step`` after each update. Losses are summed on
 the device and read only every ``log_every`` rounds (no host sync in the step loop).
+
+Two-domain data (``data.streams``) gets one loader per stream, each with its own seed and
+resumable order; a player draws from the stream(s) it names (``Player.stream``), one batch
+per stream per round. A stage's ``on_start`` hook runs when the stage begins, and the index
+of the begun stage is saved in checkpoints, so a resumed run continues inside that stage.
 """
 
 from __future__ import annotations
@@ -66,19 +71,15 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.model = model.to(self.device)
         self.callbacks = callbacks if callbacks is not None else [Pictures()]
-        if data.stream is not None:  # too big for memory: a DataLoader over the dataset
-            self.loader: InMemoryLoader | StreamingLoader = StreamingLoader(
-                data.stream, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize, device=self.device,
-                num_workers=self.cfg.num_workers,
-            )
-        else:
-            self.loader = InMemoryLoader(
-                data.x_train, data.y_train, self.cfg.batch_size, seed=self.cfg.seed, binarize=data.info.binarize,
-                device=self.device,
-            )
-        self.total = self.cfg.total_steps(self.loader.batches_per_epoch)
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
+        _check_streams(type(model).__name__, self.players, data)
+        # one loader per stream, each with its own seed; an epoch is a pass over the largest
+        self.loaders = {n: self._make_loader(d, self.cfg.seed + 7919 * (i + 1)) for i, (n, d) in enumerate((data.streams or {}).items())}
+        self.loader = max(self.loaders.values(), key=lambda l: l.batches_per_epoch) if self.loaders else self._make_loader(data, self.cfg.seed)
+        self._round: dict[str, Any] = {}  # this round's batch of each stream
+        self.stage_index = -1  # the stage whose on_start has run
+        self.total = self.cfg.total_steps(self.loader.batches_per_epoch)
         names = [p.name for p in self.players]
         if len(set(names)) != len(names):
             raise RuntimeError(f"player names must be unique, got {names}")
@@ -98,6 +99,16 @@ class Trainer:
         self._stop = False
         self._tb: Any = None
 
+    def _make_loader(self, data: Data, seed: int) -> InMemoryLoader | StreamingLoader:
+        if data.stream is not None:  # too big for memory: a DataLoader over the dataset
+            return StreamingLoader(
+                data.stream, self.cfg.batch_size, seed=seed, binarize=data.info.binarize, device=self.device,
+                num_workers=self.cfg.num_workers,
+            )
+        return InMemoryLoader(
+            data.x_train, data.y_train, self.cfg.batch_size, seed=seed, binarize=data.info.binarize, device=self.device,
+        )
+
     # -- the loop -------------------------------------------------------------------------------
     def _stage_at(self, step: int) -> int:
         end = 0
@@ -107,6 +118,21 @@ class Trainer:
                 return i
         return len(self.stages) - 1
 
+    def _stage_span(self, i: int) -> tuple[int, int]:
+        """First round and number of rounds of stage ``i`` (a ``steps=None`` stage: the rest)."""
+        start = sum(s.steps or 0 for s in self.stages[:i])
+        steps = self.stages[i].steps
+        return start, max(1, steps if steps is not None else self.total - start)
+
+    def _batch(self, p: Player, fresh: bool) -> Any:
+        """``p``'s batch: the next one of the single dataset, or this round's of its stream(s)."""
+        if p.stream is None:
+            return next(self.loader)
+        for n in p.streams:
+            if fresh or n not in self._round:
+                self._round[n] = next(self.loaders[n])
+        return self._round[p.stream] if isinstance(p.stream, str) else {n: self._round[n] for n in p.streams}
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.cfg.precision == "fp32":
             return contextlib.nullcontext()
@@ -115,8 +141,8 @@ class Trainer:
 
     def _update(self, p: Player, sums: dict[str, Tensor], prefix: str, code: int) -> None:
         opt = self.opts[p.name]
-        for _ in range(p.repeat):
-            batch = next(self.loader)
+        for r in range(p.repeat):
+            batch = self._batch(p, fresh=r > 0)
             with self._autocast():
                 out = self.losses[p.name](batch)
             loss = out["loss"]
@@ -160,12 +186,20 @@ class Trainer:
         try:
             with progress or contextlib.nullcontext():
                 while self.step < self.total and not self._stop:
-                    stage = self.stages[self._stage_at(self.step)]
-                    if cfg.schedule != "constant" or cfg.warmup_steps:
-                        f = lr_factor(cfg, self.step, self.total)
+                    si = self._stage_at(self.step)
+                    stage = self.stages[si]
+                    if si != self.stage_index:  # the stage begins (a resumed run inside it skips this)
+                        self.stage_index = si
+                        if stage.on_start is not None:
+                            stage.on_start(self.model)
+                    own = stage.schedule is not None and cfg.schedule == "constant" and not cfg.warmup_steps
+                    if own or cfg.schedule != "constant" or cfg.warmup_steps:
+                        start, rounds = self._stage_span(si)
+                        f = stage.schedule(self.step - start, rounds) if own else lr_factor(cfg, self.step - start, rounds)  # type: ignore[misc]
                         for p in stage.players:
                             for g in self.opts[p.name].param_groups:
                                 g["lr"] = self.base_lr[p.name] * f
+                    self._round = {}
                     for p in stage.players:
                         self._update(p, sums, f"{p.name}/" if multi else "", self.step * 64 + self.players.index(p))
                     if self.ema is not None:
@@ -289,9 +323,15 @@ class Trainer:
         tensors["rng.cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        ls = self.loader.state_dict()
-        tensors["loader.generator"], tensors["loader.perm"] = ls["generator"], ls["perm"]
-        meta["loader"] = {"epoch": ls["epoch"], "pos": ls["pos"]}
+        meta["stage"], meta["loaders"] = self.stage_index, {}
+        if not self.loaders:  # one dataset; two-domain data saves each stream's loader below
+            ls = self.loader.state_dict()
+            tensors["loader.generator"], tensors["loader.perm"] = ls["generator"], ls["perm"]
+            meta["loader"] = {"epoch": ls["epoch"], "pos": ls["pos"]}
+        for n, loader in self.loaders.items():
+            ls = loader.state_dict()
+            tensors[f"loader.{n}.generator"], tensors[f"loader.{n}.perm"] = ls["generator"], ls["perm"]
+            meta["loaders"][n] = {"epoch": ls["epoch"], "pos": ls["pos"]}
         return tensors, meta
 
     def checkpoint(self) -> Path | None:
@@ -325,10 +365,36 @@ class Trainer:
             torch.set_rng_state(tensors["rng.cpu"])
             if "rng.cuda" in tensors and self.device.type == "cuda":
                 torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-            self.loader.load_state_dict({**meta["loader"], "generator": tensors["loader.generator"], "perm": tensors["loader.perm"]})
+            if not self.loaders:
+                self.loader.load_state_dict({**meta["loader"], "generator": tensors["loader.generator"], "perm": tensors["loader.perm"]})
+            for n, loader in self.loaders.items():
+                loader.load_state_dict({**meta["loaders"][n], "generator": tensors[f"loader.{n}.generator"],
+                                        "perm": tensors[f"loader.{n}.perm"]})
         except (KeyError, ValueError, RuntimeError) as e:
             raise GenzooError(f"checkpoint {ckpt} does not match this run's configuration ({e}); resume with the run's own settings") from None
         self.step = int(meta["step"])
         self.elapsed = float(meta.get("elapsed", 0.0))
+        # checkpoints written before stages were recorded: the stage of the last round done
+        self.stage_index = int(meta.get("stage", self._stage_at(self.step - 1) if self.step else -1))
         if self.step > self.total:
             raise GenzooError(f"the checkpoint is at step {self.step}, beyond the requested {self.total}; pass a larger --steps")
+
+
+def _check_streams(model: str, players: list[Player], data: Data) -> None:
+    """Every player's stream exists in ``data``; single- and two-stream models get the right data."""
+    named = [n for p in players for n in p.streams]
+    if data.streams is None:
+        if named:
+            raise GenzooError(
+                f"{model} trains on two domains (streams {', '.join(sorted(set(named)))}) but {data.info.name} is one "
+                "dataset; pair two with --data A+B, e.g. mnist+digits"
+            )
+        return
+    if any(p.stream is None for p in players):
+        raise GenzooError(
+            f"{model} trains on one dataset but {data.info.name} has streams {', '.join(data.streams)}; "
+            "train it on one of them (e.g. --data " + data.info.name.split("+")[0] + ")"
+        )
+    unknown = sorted(set(named) - set(data.streams))
+    if unknown:
+        raise GenzooError(f"{model} draws from stream '{unknown[0]}' but {data.info.name} has streams {', '.join(data.streams)}")
