@@ -203,6 +203,9 @@ def test_pairs_check_their_sides() -> None:
     pair = load_data("digits+digits")
     assert sorted(pair.streams) == ["a", "b"] and pair.info.name == "digits+digits" and pair.info.num_classes == 10
     assert pair.info.extras["streams"]["b"]["shape"] == [1, 8, 8]
+    with pytest.raises(GenzooError, match="8x8.*--set data.size=16"):
+        load_data("digits+digits", a={"size": 16})
+    assert load_data("digits+digits", size=16).streams["b"].x_train.shape[1:] == (1, 16, 16)
     with pytest.raises(GenzooError, match="different class sets"):
         load_data("digits+folder:" + _npz_with_classes())
     with pytest.raises(GenzooError, match="data.channels"):
