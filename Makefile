@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(BIN)/genzoo train vae --data digits --steps 4000 --set model.latent_dim=8 --set model.hidden=256 \
+	$(BIN)/genzoo train vae --data digits --steps 4000 --set model.latent_dim=8 --set model.encoder.type=mlp --set model.encoder.hidden=256 \
 		--set train.batch_size=64 --set train.log_every=100
 
 test: venv

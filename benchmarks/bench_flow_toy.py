@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     for j, name in enumerate(names):
         data = genzoo.load_data(name, **OPTIONS.get(name, {}))
         torch.manual_seed(args.seed)
-        model = genzoo.build("realnvp", data.info, n_layers=args.layers, hidden=(args.hidden, args.hidden))
+        model = genzoo.build("realnvp", data.info, flow={"type": "coupling", "n_layers": args.layers, "hidden": (args.hidden, args.hidden)})
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, device=args.device,
                           progress=False, log_every=10**9, checkpoint_every=0)
         t0 = time.perf_counter()

@@ -37,12 +37,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
 from genzoo.metrics.modes import mode_coverage  # noqa: E402
-from genzoo.nets.mlp import MLP  # noqa: E402
 from genzoo.train import TrainConfig, Trainer  # noqa: E402
 
 from _results import RESULTS, append  # noqa: E402
 
 PACGAN_ADAM = {"name": "adam", "lr": 1e-4, "betas": (0.8, 0.999)}
+PACGAN_G = {"type": "mlp", "hidden": (400,) * 4, "act": "relu", "batch_norm": True}
+PACGAN_D = {"type": "mlp", "hidden": (200,) * 3, "act": "leaky_relu"}
 # row name -> (registered model, options, optimizer override or None to keep the model's own)
 LOSSES = {
     "GAN": ("gan", {"loss": "non_saturating"}, PACGAN_ADAM),
@@ -77,10 +78,8 @@ def run(row: str, dataset: str, seed: int, steps: int, n_samples: int, adam: dic
     data_name, data_opts = DATASETS[dataset]
     data = genzoo.load_data(data_name, n_train=100_000, n_test=2_500, seed=seed, **data_opts)
     torch.manual_seed(seed)
-    model = genzoo.build(name, data.info, latent_dim=2, **options)
-    # PacGAN's networks, swapped in before the trainer collects the players' parameters
-    model.generator = MLP(2, 2, (400,) * 4, "relu", batch_norm=True)
-    model.critic = MLP(2 * model.pack, 1, (200,) * 3, "leaky_relu")  # PacGAN: m samples side by side
+    # PacGAN's networks; a packed critic reads m samples side by side
+    model = genzoo.build(name, data.info, latent_dim=2, generator=PACGAN_G, critic=PACGAN_D, **options)
     players = {} if optim is None else {"critic": dict(optim), "generator": dict(optim)}
     cfg = TrainConfig(steps=steps, batch_size=100, seed=seed, progress=False, log_every=max(1, steps),
                       checkpoint_every=0, players=players)

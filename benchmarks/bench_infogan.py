@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", default="30m", help="training rounds, or minutes as e.g. 30m")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--net", default="dcgan", help="dcgan (the paper's kind) or mlp (faster on a CPU)")
+    ap.add_argument("--net", default="conv", help="conv (DCGAN, the paper's kind) or mlp (faster on a CPU)")
     ap.add_argument("--width", type=int, default=64, help="DCGAN base channels")
     ap.add_argument("--noise-dim", type=int, default=16, help="incompressible noise dims (the paper: 62)")
     ap.add_argument("--g-lr", type=float, default=2e-4, help="generator (and Q) learning rate (the paper: 1e-3; critic stays 2e-4)")
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     lines, best = [], None
     for seed in range(args.seed, args.seed + args.seeds):
         torch.manual_seed(seed)
-        model = genzoo.build("infogan", data.info, net=args.net, width=args.width, latent_dim=args.noise_dim)
+        nets = {"type": args.net, **({"width": args.width} if args.net == "conv" else {})}
+        model = genzoo.build("infogan", data.info, generator=nets, critic=nets, latent_dim=args.noise_dim)
         model, secs, steps = fit(model, data, args.budget, batch_size=args.batch, seed=seed, device=args.device,
                                  players={"generator": {"lr": args.g_lr}})
         pred = torch.cat([model.infer_codes(x[i : i + 1000].to(model.device))[0][:, 0].cpu() for i in range(0, len(x), 1000)]).numpy()

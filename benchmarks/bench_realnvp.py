@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
     data = genzoo.load_data("mnist", root=args.data_root)
     torch.manual_seed(args.seed)
-    model = genzoo.build("realnvp", data.info, arch="multiscale", n_scales=args.scales, width=args.width, n_blocks=args.blocks)
+    model = genzoo.build("realnvp", data.info, flow={"type": "multiscale", "n_scales": args.scales, "width": args.width, "n_blocks": args.blocks})
     curve = Curve(data.x_test[: args.curve_n])
     model, secs, steps = fit(model, data, args.budget, batch_size=args.batch, lr=args.lr, seed=args.seed,
                              device=args.device, grad_clip=100.0, callbacks=[curve] if args.curve_every else [],

@@ -36,8 +36,8 @@ from _results import add_common_args, append  # noqa: E402
 # row -> (registered model, options); each keeps its paper's optimizer (the model's suggestion)
 ROWS = {
     "dcgan": ("DCGAN (non-saturating)", "dcgan", {}),
-    "wgan_gp": ("WGAN-GP", "wgan_gp", {"net": "dcgan"}),
-    "hinge": ("hinge GAN", "hinge_gan", {"net": "dcgan"}),
+    "wgan_gp": ("WGAN-GP", "wgan_gp", {}),
+    "hinge": ("hinge GAN", "hinge_gan", {}),
 }
 
 
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     for key in args.rows.split(","):
         label, name, opts = ROWS[key]
         torch.manual_seed(args.seed)
-        model = genzoo.build(name, data.info, width=args.width, **opts)
+        nets = {"type": "conv", "width": args.width}  # DCGAN networks for every row
+        model = genzoo.build(name, data.info, generator=nets, critic=nets, **opts)
         model, secs, steps = fit(model, data, args.budget, batch_size=args.batch, seed=args.seed, device=args.device)
         ctx = EvalContext(model=model, data=data, device=model.device, seed=args.seed)
         res = run_metric("stacked_modes", ctx, n_samples=args.n_samples)

@@ -37,12 +37,12 @@ import torch
 import genzoo
 from genzoo.train import TrainConfig, Trainer
 
-NET = dict(latent_dim=40, hidden=(400,), likelihood="bernoulli")
+NET = dict(latent_dim=40, encoder={"type": "mlp", "hidden": (400,)}, likelihood="bernoulli")
 ROWS = [
     ("1 VAE 784-400-40 Bernoulli", "vae", {}),
     ("2 IWAE k=50", "iwae", {"k": 50}),
-    ("3 VAE + VampPrior (500)", "vae", {"prior": "vamp", "n_pseudo": 500}),
-    ("4 IWAE k=50 + VampPrior (500)", "iwae", {"k": 50, "prior": "vamp", "n_pseudo": 500}),
+    ("3 VAE + VampPrior (500)", "vae", {"prior": {"type": "vamp", "n_pseudo": 500}}),
+    ("4 IWAE k=50 + VampPrior (500)", "iwae", {"k": 50, "prior": {"type": "vamp", "n_pseudo": 500}}),
 ]
 BETAS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     x_test = data.x_test[: args.n_test].to(device)
     max_rows = args.max_rows or (2000 if device.type == "cpu" else 50_000)
     wanted = {int(r) for r in args.rows.split(",") if r}
-    best = {"k": args.best_k, "prior": "vamp", "n_pseudo": 500, "hidden": tuple(int(h) for h in args.best_hidden.split(","))}
+    best = {"k": args.best_k, "prior": {"type": "vamp", "n_pseudo": 500},
+            "encoder": {"type": "mlp", "hidden": tuple(int(h) for h in args.best_hidden.split(","))}}
     best_name = f"IWAE k={args.best_k}" if args.best_k > 1 else "VAE"
     rows = [*ROWS[:3], (f"4 {best_name} + VampPrior (500), MLP {args.best_hidden.replace(',', '-')}", "iwae", best)]
     lines = []

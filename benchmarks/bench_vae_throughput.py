@@ -38,7 +38,7 @@ def genzoo_worker(args: argparse.Namespace) -> None:
 
     data = genzoo.load_data("mnist", root=args.data_root)
     torch.manual_seed(0)
-    model = genzoo.build("vae", data.info, latent_dim=16, hidden=(512,), likelihood="bernoulli")
+    model = genzoo.build("vae", data.info, latent_dim=16, encoder={"type": "mlp", "hidden": (512,)}, likelihood="bernoulli")
     steps = 600 * args.epochs
     cfg = TrainConfig(steps=steps, batch_size=100, optimizer="adam", lr=1e-3, threads=args.threads,
                       progress=False, log_every=600, checkpoint_every=0, device="cpu", precision=args.precision)

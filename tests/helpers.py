@@ -59,3 +59,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def mlp(*hidden: int) -> dict:
+    """A network option: an MLP with these hidden widths (``encoder=mlp(16)``)."""
+    return {"type": "mlp", "hidden": tuple(hidden)}

@@ -14,7 +14,7 @@ from genzoo.distributions import DiscretizedLogistic, FlowPrior, Gaussian, Mixtu
 from genzoo.errors import GenzooError
 from genzoo.models.autoencoders import VAE
 
-from helpers import mixture_2d, tiny_images
+from helpers import mixture_2d, mlp, tiny_images
 
 
 def _normal_logpdf(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ def test_vae_kl_term_matches_monte_carlo(prior: str) -> None:
     """The KL the loss uses (closed form or 1-sample) averages to E_q[log q - log p]."""
     torch.manual_seed(0)
     data = tiny_images()
-    model = genzoo.build("vae", data.info, latent_dim=3, hidden=(16,), prior=prior, n_pseudo=4)
+    model = genzoo.build("vae", data.info, latent_dim=3, encoder=mlp(16), prior={"type": prior, **({"n_pseudo": 4} if prior == "vamp" else {})})
     x = data.x_test[:4]
     with torch.no_grad():
         post = model.posterior(x)
@@ -90,7 +90,7 @@ def test_discrete_kl_and_gumbel_softmax() -> None:
     assert torch.allclose(freq, torch.softmax(logits, -1), atol=0.02)
     # closed-form KL to the uniform prior vs Monte Carlo over exact one-hot samples
     data = tiny_images()
-    model = genzoo.build("discrete_vae", data.info, n_latents=3, n_categories=4, hidden=(16,)).eval()
+    model = genzoo.build("discrete_vae", data.info, n_latents=3, n_categories=4, encoder=mlp(16)).eval()
     with torch.no_grad():
         post = model.posterior(data.x_test[:5])
         z = model.rsample(post, 50000)
@@ -154,7 +154,7 @@ def test_iwae_bound_rises_with_k_towards_exact_log_likelihood() -> None:
 def test_elbo_surgery_splits_kl() -> None:
     torch.manual_seed(0)
     data = mixture_2d()
-    model = genzoo.build("vae", data.info, latent_dim=2, hidden=(16,))
+    model = genzoo.build("vae", data.info, latent_dim=2, encoder=mlp(16))
     parts = model.elbo_surgery(data.x_test)
     assert 0.0 <= parts["mutual_info"] <= math.log(len(data.x_test)) + 1e-5
     with torch.no_grad():  # an encoder that ignores x carries no information about it
@@ -166,7 +166,7 @@ def test_elbo_surgery_splits_kl() -> None:
 
 def test_capacity_annealing_and_conditional_sampling() -> None:
     data = tiny_images()
-    m = genzoo.build("beta_vae", data.info, latent_dim=2, hidden=(16,), capacity=10.0, capacity_steps=4)
+    m = genzoo.build("beta_vae", data.info, latent_dim=2, encoder=mlp(16), capacity=10.0, capacity_steps=4)
     p = m.players()[0]
     assert m.capacity_now() == 0.0
     for _ in range(2):
@@ -176,7 +176,7 @@ def test_capacity_annealing_and_conditional_sampling() -> None:
         p.after_step()
     assert m.capacity_now() == 10.0 and "capacity" in m.loss(Batch(data.x_train[:8]))
     # Sohn et al.'s learned conditional prior p(z|y): closed-form KL vs Monte Carlo, per label
-    cp = genzoo.build("cvae", data.info, latent_dim=2, hidden=(16,), prior="class")
+    cp = genzoo.build("cvae", data.info, latent_dim=2, encoder=mlp(16), prior="class")
     with torch.no_grad():
         cp.prior.means.normal_()
         cp.prior.logvars.normal_(0, 0.3)
@@ -188,7 +188,7 @@ def test_capacity_annealing_and_conditional_sampling() -> None:
         mix = torch.logsumexp(torch.stack([_normal_logpdf(z[0], cp.prior.means[k], cp.prior.logvars[k]) for k in range(2)]), 0) - math.log(2)
         assert torch.allclose(cp.prior_log_prob(z[0]), mix, atol=1e-5)
         assert cp.eval().sample(4, torch.tensor([0, 0, 1, 1])).shape == (4, 1, 8, 8)
-    c = genzoo.build("cvae", data.info, latent_dim=2, hidden=(16,)).eval()
+    c = genzoo.build("cvae", data.info, latent_dim=2, encoder=mlp(16)).eval()
     assert c.conditional and c.sample(6, torch.tensor([0, 1] * 3)).shape == (6, 1, 8, 8)
     assert c.decode(c.encode(data.x_test[:2])).shape == (2, 1, 8, 8)  # unknown labels: uniform soft label
     with pytest.raises(GenzooError, match="cvae needs labelled data"):
@@ -198,14 +198,14 @@ def test_capacity_annealing_and_conditional_sampling() -> None:
 def test_vq_straight_through_reaches_encoder_and_ema_moves_codebook() -> None:
     torch.manual_seed(0)
     data = tiny_images()
-    m = genzoo.build("vqvae", data.info, n_latents=4, n_codes=8, emb_dim=3, hidden=(16,))
+    m = genzoo.build("vqvae", data.info, n_latents=4, n_codes=8, emb_dim=3, encoder=mlp(16))
     ze = m.encode_continuous(data.x_train[:16])
     idx, e = m.quantize(ze)
     assert torch.equal(idx, torch.cdist(ze, m.codebook.expand(16, -1, -1)).argmin(-1))
     rec = m.loss(Batch(data.x_train[:16]))["rec"]  # reconstruction alone: only straight-through links it to the encoder
     grads = torch.autograd.grad(rec, list(m.encoder.parameters()))
     assert all(g.abs().sum() > 0 for g in grads)
-    m2 = genzoo.build("vqvae", data.info, n_latents=4, n_codes=8, emb_dim=3, hidden=(16,), ema=True)
+    m2 = genzoo.build("vqvae", data.info, n_latents=4, n_codes=8, emb_dim=3, encoder=mlp(16), ema=True)
     before = m2.codebook.clone()
     m2.loss(Batch(data.x_train[:16]))
     assert not torch.equal(before, m2.codebook)
@@ -220,7 +220,7 @@ def test_cgm_quadrants_split_join_and_conditional_prior_kl() -> None:
     assert (int(m1.sum()), int(m2.sum()), int(m3.sum())) == (16, 32, 48)
     assert bool(m1[7, 0]) and not bool(m1[0, 7]) and bool((m1 <= m2).all() and (m2 <= m3).all())
     info = DataInfo("bars", (1, 8, 8))
-    model = genzoo.build("cgm", info, given=2, latent_dim=3, hidden=(16,))
+    model = genzoo.build("cgm", info, given=2, latent_dim=3, encoder=mlp(16))
     x = torch.rand(5, 1, 8, 8)
     xo, y = model.split(x)
     assert xo.shape == (5, 32) and y.shape == (5, 32)
@@ -241,11 +241,11 @@ def test_cgm_gsnn_term_trains_the_prior_network_and_fit_lowers_completion_error(
     torch.manual_seed(0)
     x = tiny_images(256).x_train
     info = DataInfo("bars", tuple(x.shape[1:]))
-    model = genzoo.build("cgm", info, given=2, latent_dim=4, hidden=(64,), alpha=0.0)
+    model = genzoo.build("cgm", info, given=2, latent_dim=4, encoder=mlp(64), alpha=0.0)
     model.loss(Batch(x[:32]))["loss"].backward()
     assert model.vae.prior.net[0].weight.grad.abs().sum() > 0  # GSNN: gradient through z ~ p(z|x)
     assert model.vae.encoder[0].weight.grad is None  # alpha = 0 never uses q(z|x,y)
-    model = genzoo.build("cgm", info, given=2, latent_dim=4, hidden=(64,), alpha=0.5)
+    model = genzoo.build("cgm", info, given=2, latent_dim=4, encoder=mlp(64), alpha=0.5)
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     err = lambda: float((model.complete(x) - x).pow(2).mean())  # noqa: E731
     before = err()
@@ -261,7 +261,7 @@ def test_kl_warmup_ramps_the_kl_weight_for_the_elbo_and_the_iwae_bound() -> None
     x = data.x_train[:8]
     for name, opts in (("vae", {}), ("iwae", {"k": 4})):
         torch.manual_seed(0)
-        m = genzoo.build(name, data.info, latent_dim=2, hidden=(16,), kl_warmup=4, **opts)
+        m = genzoo.build(name, data.info, latent_dim=2, encoder=mlp(16), kl_warmup=4, **opts)
         p = m.players()[0]
         assert float(m.kl_weight()) == 0.0
         torch.manual_seed(1)
@@ -280,7 +280,7 @@ def test_kl_warmup_ramps_the_kl_weight_for_the_elbo_and_the_iwae_bound() -> None
         assert float(m.kl_weight()) == 1.0  # then the plain objective
         torch.manual_seed(1)
         full = m.loss(Batch(x))["loss"]
-        plain = genzoo.build(name, data.info, latent_dim=2, hidden=(16,), **opts)
+        plain = genzoo.build(name, data.info, latent_dim=2, encoder=mlp(16), **opts)
         plain.load_state_dict({k: v for k, v in m.state_dict().items() if k != "num_steps"})
         torch.manual_seed(1)
         assert torch.allclose(full, plain.loss(Batch(x))["loss"], atol=1e-5)

@@ -79,7 +79,7 @@ def _losses(model, batch: Batch, seed: int) -> list[torch.Tensor]:
 def test_autoencoder_loss_is_the_weighted_mean_of_per_example_losses() -> None:
     data = mixture_2d()
     torch.manual_seed(0)
-    model = genzoo.build("ae", data.info, hidden=(16,))  # deterministic: no noise
+    model = genzoo.build("ae", data.info, encoder={"hidden": (16,)})  # deterministic: no noise
     x, w = data.x_train[:6], torch.tensor([0.5, 1.0, 2.0, 0.0, 1.5, 3.0])
     per = torch.stack([model.loss(Batch(x[i : i + 1]))["loss"] for i in range(6)]).detach()
     assert torch.allclose(model.loss(Batch(x, weight=w))["loss"], (w * per).sum() / w.sum(), atol=1e-5)

@@ -18,7 +18,7 @@ from PIL import Image
 import genzoo
 from genzoo.cli import main
 
-FAST = ["--set", "train.log_every=10", "--set", "train.progress=false", "--set", "model.hidden=32", "--set", "train.batch_size=32"]
+FAST = ["--set", "train.log_every=10", "--set", "train.progress=false", "--set", "model.encoder.type=mlp", "--set", "model.encoder.hidden=32", "--set", "train.batch_size=32"]
 
 
 def run_cli(*args: str) -> int:

@@ -15,7 +15,7 @@ from genzoo.models.base import CanEncode, CanSample, HasNLLBound
 from genzoo.registry import MODELS, Registry
 from genzoo.train import TrainConfig, Trainer
 
-from helpers import mixture_2d, tiny_images
+from helpers import mixture_2d, mlp, tiny_images
 
 
 # -- registry and configs ----------------------------------------------------------------------
@@ -52,6 +52,8 @@ def test_config_coercion_and_overrides() -> None:
         parse_overrides(["model.latent_dim"])
     with pytest.raises(GenzooError, match="unknown option model.latnt_dim; valid options of model are: latent_dim"):
         resolve(MODELS.get("vae"), {"latnt_dim": 3}, "model", skip=1)
+    with pytest.raises(GenzooError, match=r"model.hidden; .*nested options now: write e.g. model.encoder.hidden=\.\.\."):
+        resolve(MODELS.get("vae"), {"hidden": 3}, "model", skip=1)
     with pytest.raises(GenzooError, match="'fp8'"):
         resolve(TrainConfig, {"precision": "fp8"}, "train")
 
@@ -75,7 +77,7 @@ def test_importance_sampled_nll_tightens_with_k() -> None:
     """E[-log p̂_k] is non-increasing in k and at k=1 it is the negative ELBO."""
     torch.manual_seed(0)
     data = tiny_images()
-    model = genzoo.build("vae", data.info, latent_dim=4, hidden=(32,))
+    model = genzoo.build("vae", data.info, latent_dim=4, encoder=mlp(32))
     with torch.no_grad():  # a deliberately poor, wide posterior leaves a large gap for k to close
         model.encoder[-1].bias[4:] += 2.0
         model.decoder[-1].weight.mul_(4.0)
@@ -171,7 +173,7 @@ def test_model_fits_a_tiny_dataset(name: str) -> None:
 def test_trainer_options_ema_schedule_clip_bf16(tmp_path) -> None:
     data = mixture_2d()
     torch.manual_seed(0)
-    model = genzoo.build("vae", data.info, hidden=(16,))
+    model = genzoo.build("vae", data.info, encoder=mlp(16))
     t = genzoo.train(model, data, tmp_path / "run", steps=12, lr=1e-2, schedule="cosine", warmup_steps=3, grad_clip=1.0,
                      ema=0.5, precision="bf16", optimizer="adamw", progress=False, log_every=4)
     lr_end = t.opts["model"].param_groups[0]["lr"]

@@ -27,7 +27,8 @@ from helpers import mixture_2d, one_thread  # noqa: F401
 
 bench_mod = importlib.import_module("genzoo.bench")  # genzoo.bench is the function
 TOY = {"n_train": 256, "n_test": 128}
-SMALL = {"hidden": (32,), "latent_dim": 2}
+SMALL = {"encoder": {"hidden": (32,)}, "latent_dim": 2}
+GAN_SMALL = {"generator": {"hidden": (32, 32)}, "critic": {"hidden": (32, 32)}}
 
 
 def run_cli(*args: object) -> int:
@@ -90,7 +91,7 @@ def vae_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory) -> Path:
-    return _train("gan", tmp_path_factory.mktemp("runs") / "gan", steps=10, hidden=(32, 32))
+    return _train("gan", tmp_path_factory.mktemp("runs") / "gan", steps=10, **GAN_SMALL)
 
 
 # -- the API -----------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def test_bench_writes_a_leaderboard_and_survives_a_failing_model(tmp_path: Path,
     monkeypatch.setattr(Trainer, "fit", fit)
     out = tmp_path / "bench"
     board = genzoo.bench("8gaussians", "vae,ae,gan", budget=20, out=out, metrics=["t_mean", "t_nll"], n=30, progress=False,
-                         data_options=TOY, model_options={"vae": SMALL, "ae": SMALL, "gan": {"hidden": (32, 32)}},
+                         data_options=TOY, model_options={"vae": SMALL, "ae": SMALL, "gan": GAN_SMALL},
                          train_options={"batch_size": 64, "log_every": 10})
     rows = {r["model"]: r for r in board["rows"]}
     assert list(rows) == ["vae", "ae", "gan"]
@@ -318,7 +319,7 @@ def test_bench_checks_everything_before_training(tmp_path: Path) -> None:
 def test_bench_cli_with_a_time_budget(tmp_path: Path, capsys) -> None:
     out = tmp_path / "b"
     rc = run_cli("bench", "--data", "8gaussians", "--models", "vae", "--budget", "1s", "--metrics", "t_mean", "-n", 20,
-                 "--out", out, "--set", "data.n_train=256", "--set", "data.n_test=128", "--set", "model.vae.hidden=[32]",
+                 "--out", out, "--set", "data.n_train=256", "--set", "data.n_test=128", "--set", "model.vae.encoder.hidden=[32]",
                  "--set", "train.batch_size=64", "--set", "t_mean.m=25")
     assert rc == 0
     assert "leaderboard.md" in said(capsys, "out")
@@ -326,8 +327,8 @@ def test_bench_cli_with_a_time_budget(tmp_path: Path, capsys) -> None:
     row = board["rows"][0]
     assert board["budget"] == {"minutes": pytest.approx(1 / 60)} and row["status"] == "ok"
     assert row["total_s"] >= 1.0 and row["train_s"] > 0.9 and 0 < row["steps"] < 10**9 and row["metrics"]["t_mean"]["protocol"]["m"] == 25
-    assert run_cli("bench", "--data", "8gaussians", "--models", "vae", "--set", "model.hidden=[32]", "--out", tmp_path / "c") == 2
-    assert "model.MODEL.hidden" in said(capsys)
+    assert run_cli("bench", "--data", "8gaussians", "--models", "vae", "--set", "model.latent_dim=2", "--out", tmp_path / "c") == 2
+    assert "model.MODEL.latent_dim" in said(capsys)
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -366,7 +367,8 @@ def test_bench_on_images_draws_a_gallery_of_every_sampler(tmp_path: Path) -> Non
 
     out = tmp_path / "bench"
     board = genzoo.bench(tiny_images(n_train=64, n_test=32), "vae,gan", budget=3, out=out, metrics=["recon"], n=16,
-                         progress=False, model_options={"vae": SMALL, "gan": {"hidden": (16,)}},
+                         progress=False, model_options={"vae": {"encoder": {"type": "mlp", "hidden": (32,)}, "latent_dim": 2},
+                                            "gan": {"generator": {"type": "mlp", "hidden": (16,)}, "critic": {"type": "mlp", "hidden": (16,)}}},
                          train_options={"batch_size": 16})
     assert [r["status"] for r in board["rows"]] == ["ok", "ok"]
     im = Image.open(out / "gallery.png")

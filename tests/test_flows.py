@@ -57,7 +57,7 @@ def test_multiscale_flow_round_trip_and_logdet() -> None:
 def test_realnvp_2d_density_integrates_to_one() -> None:
     torch.manual_seed(0)
     info = DataInfo("pts", (2,), kind="points")
-    model = genzoo.build("realnvp", info, n_layers=4, hidden=(16,)).double()
+    model = genzoo.build("realnvp", info, flow={"n_layers": 4, "hidden": (16,)}).double()
     _perturbed(model.flow, torch.randn(256, 2, dtype=torch.float64), 0.2)
     g = torch.linspace(-10, 10, 501, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
@@ -74,7 +74,7 @@ def test_realnvp_2d_density_integrates_to_one() -> None:
 def test_image_log_prob_includes_the_logit_jacobian_and_bpd_bounds_the_discrete_likelihood() -> None:
     torch.manual_seed(0)
     info = DataInfo("img", (1, 1, 2), levels=2)
-    model = genzoo.build("realnvp", info, arch="mlp", n_layers=4, hidden=(16,), alpha=0.05).double()
+    model = genzoo.build("realnvp", info, flow={"type": "coupling", "n_layers": 4, "hidden": (16,)}, alpha=0.05).double()
     dequantised = model.dequantize(torch.randint(0, 2, (256, 1, 1, 2)).double())
     _perturbed(model.flow, model._to_logit(dequantised)[0].flatten(1), 0.3)
     # log_prob(y) = log N(z) + log|det dz/dy| for the whole map y -> logit -> flow

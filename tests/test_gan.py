@@ -23,6 +23,12 @@ from helpers import mixture_2d, tiny_images
 torch.set_num_threads(1)
 
 GAN_MODELS = ["gan", "dcgan", "cgan", "fgan", "wgan", "wgan_gp", "lsgan", "hinge_gan", "ebgan", "began", "infogan"]
+
+
+def small(name: str, **net) -> dict:
+    """Small networks for model ``name``: its generator and critic (or critic autoencoder) with options ``net``."""
+    critic = "encoder" if name in ("ebgan", "began") else "critic"
+    return {"generator": dict(net), critic: dict(net)}
 POINTS = DataInfo("gauss1d", (1,), kind="points")
 
 
@@ -140,7 +146,7 @@ def test_critic_reaches_the_optimal_discriminator(loss: str) -> None:
 def test_weight_clipping_keeps_critic_in_the_box() -> None:
     data = mixture_2d(n_train=128)
     torch.manual_seed(0)
-    model = genzoo.build("wgan", data.info, hidden=(16,), clip=0.05)
+    model = genzoo.build("wgan", data.info, **small("wgan", hidden=(16,)), clip=0.05)
     before = [p.detach().clone() for p in model.critic.parameters()]
     Trainer(model, data, TrainConfig(steps=4, batch_size=32, lr=0.1, progress=False, threads=1), callbacks=[]).fit()
     params = list(model.critic.parameters())
@@ -171,7 +177,7 @@ def test_gradient_penalty_of_a_linear_critic_is_closed_form() -> None:
 def test_began_k_stays_in_unit_interval() -> None:
     data = mixture_2d(n_train=128)
     torch.manual_seed(0)
-    model = genzoo.build("began", data.info, hidden=(16,), lambda_k=0.5, gamma=1.0)
+    model = genzoo.build("began", data.info, **small("began", hidden=(16,)), lambda_k=0.5, gamma=1.0)
     ks: list[float] = []
     orig = model.after_critic_step
 
@@ -201,7 +207,7 @@ def test_began_k_stays_in_unit_interval() -> None:
 def test_every_player_updates(name: str) -> None:
     image = name == "dcgan"
     data = tiny_images(n_train=64) if image else mixture_2d(n_train=128)
-    opts = {"width": 4} if image else {"hidden": (16,)}
+    opts = small(name, width=4) if image else small(name, hidden=(16,))
     torch.manual_seed(0)
     model = genzoo.build(name, data.info, **opts)
     players = model.players()
@@ -230,7 +236,7 @@ def test_wgan_logs_wasserstein_estimate_and_suggests_paper_optimizers() -> None:
 def test_cgan_samples_follow_the_requested_label() -> None:
     data = mixture_2d()
     torch.manual_seed(0)
-    model = genzoo.build("cgan", data.info, hidden=(64, 64))
+    model = genzoo.build("cgan", data.info, **small("cgan", hidden=(64, 64)))
     Trainer(model, data, TrainConfig(steps=150, batch_size=128, lr=3e-3, progress=False, threads=1), callbacks=[]).fit()
     model.eval()
     centres = torch.tensor(data.info.extras["centers"])
@@ -296,7 +302,7 @@ def test_packed_models_train(name: str) -> None:
     image = name == "dcgan"
     data = tiny_images(n_train=64) if image else mixture_2d(n_train=128)
     torch.manual_seed(0)
-    model = genzoo.build(name, data.info, pack=2, **({"width": 4} if image else {"hidden": (16,)}))
+    model = genzoo.build(name, data.info, pack=2, **(small(name, width=4) if image else small(name, hidden=(16,))))
     first = next(model.critic.parameters())
     before = first.detach().clone()
     Trainer(model, data, TrainConfig(steps=2, batch_size=32, lr=1e-2, progress=False, threads=1), callbacks=[]).fit()
@@ -312,7 +318,7 @@ def test_sample_strip_follows_fixed_latents_across_training(tmp_path) -> None:
 
     data = tiny_images(n_train=64)
     torch.manual_seed(0)
-    model = genzoo.build("dcgan", data.info, width=4)
+    model = genzoo.build("dcgan", data.info, **small("dcgan", width=4))
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     pics = Pictures(n=16, strip=8)

@@ -51,7 +51,8 @@ def test_unbiased_mmd_is_zero_in_expectation_and_positive_for_shifted_data() -> 
 def test_gmmn_ae_trains_the_autoencoder_then_only_the_generator() -> None:
     torch.manual_seed(0)
     data = tiny_images()
-    model = genzoo.build("gmmn_ae", data.info, latent_dim=4, ae_hidden=(32,), ae_steps=20, hidden=(16,), noise_dim=3)
+    model = genzoo.build("gmmn_ae", data.info, autoencoder={"latent_dim": 4, "encoder": {"hidden": (32,)}}, ae_steps=20,
+                         generator={"hidden": (16,)}, noise_dim=3)
     stages = model.stages()
     assert [s.name for s in stages] == ["autoencoder", "generator"] and stages[0].steps == 20
     rows: list[dict] = []

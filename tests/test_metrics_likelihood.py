@@ -243,7 +243,7 @@ def test_bpd_metric_agrees_with_realnvp_bits_per_dim() -> None:
     info = DataInfo("img8", (1, 4, 4), levels=256)
     x = torch.randint(0, 256, (64, 1, 4, 4), generator=g).float() / 255
     torch.manual_seed(0)
-    model = genzoo.build("realnvp", info, arch="mlp", n_layers=2, hidden=(16,)).eval()
+    model = genzoo.build("realnvp", info, flow={"type": "coupling", "n_layers": 2, "hidden": (16,)}).eval()
     r = run_metric("bpd", EvalContext(model, Data(x, x, info), n=64, seed=1))
     with torch.no_grad():
         ref = model.bits_per_dim(x).double()  # another dequantization draw of the same formula
@@ -252,7 +252,7 @@ def test_bpd_metric_agrees_with_realnvp_bits_per_dim() -> None:
 
 def _tiny_vae(data: Data) -> nn.Module:
     torch.manual_seed(0)
-    return genzoo.build("vae", data.info, latent_dim=2, hidden=(16,)).eval()
+    return genzoo.build("vae", data.info, latent_dim=2, encoder={"type": "mlp", "hidden": (16,)}).eval()
 
 
 def test_nll_metric_is_the_mean_importance_sampled_bound() -> None:
@@ -283,7 +283,7 @@ def test_nll_metric_is_the_mean_importance_sampled_bound() -> None:
 def test_exact_nll_and_recon_on_a_flow() -> None:
     data = mixture_2d(n_train=64, n_test=40)
     torch.manual_seed(0)
-    model = genzoo.build("realnvp", data.info, n_layers=2, hidden=(8,)).eval()
+    model = genzoo.build("realnvp", data.info, flow={"n_layers": 2, "hidden": (8,)}).eval()
     ctx = EvalContext(model, data, n=40, batch_size=16)
     r = run_metric("exact_nll", ctx)
     with torch.no_grad():
@@ -363,7 +363,7 @@ def test_wasserstein_without_pot_is_not_applicable(monkeypatch) -> None:
 def test_bernoulli_nll_of_intensities_carries_a_caveat() -> None:
     info = DataInfo("gray", (1, 4, 4), levels=256)
     x = torch.rand(40, 1, 4, 4)
-    model = genzoo.build("vae", info, latent_dim=2, hidden=(8,), likelihood="bernoulli")
+    model = genzoo.build("vae", info, latent_dim=2, encoder={"type": "mlp", "hidden": (8,)}, likelihood="bernoulli")
     r = run_metric("nll", EvalContext(model, Data(x, x[:10], info), n=10), k=4)
     assert "not a normalised likelihood" in r["protocol"]["caveat"]
     binary = DataInfo("bits", (1, 4, 4), levels=2)

@@ -57,7 +57,7 @@ def test_digits_size_reshapes_data_and_info_and_trains():
     assert torch.allclose(k, k.round(), atol=1e-4)  # still on the 17-level grid
     base = load_data("digits")
     assert abs(float(d.x_train.mean()) - float(base.x_train.mean())) < 0.01
-    model = genzoo.build("vae", d.info, latent_dim=2, hidden=(16,))
+    model = genzoo.build("vae", d.info, latent_dim=2, encoder={"type": "mlp", "hidden": (16,)})
     assert model.loss(Batch(d.x_train[:8]))["loss"].isfinite()
     assert cache_key(d.info) == "digits@16" and cache_key(base.info) == "digits"
 
@@ -81,7 +81,7 @@ def test_npz_images_resize_and_points_refuse(tmp_path: Path):
 def test_cli_set_data_size(tmp_path: Path):
     out = tmp_path / "run"
     assert main(["train", "vae", "--data", "digits", "--steps", "3", "--out", str(out), "--set", "data.size=12",
-                 "--set", "train.progress=false", "--set", "model.hidden=16", "--set", "train.batch_size=16"]) == 0
+                 "--set", "train.progress=false", "--set", "model.encoder.type=mlp", "--set", "model.encoder.hidden=16", "--set", "train.batch_size=16"]) == 0
     run = genzoo.load(out)
     assert tuple(run.sample(2).shape) == (2, 1, 12, 12)
 

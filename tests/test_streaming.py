@@ -66,7 +66,7 @@ def test_trainer_streams_with_workers_and_resumes(tmp_path):
     data = load_data(f"folder:{tmp_path / 'imgs'}", test_fraction=0.0, stream=True)
     cfg = dict(batch_size=4, lr=1e-3, progress=False, log_every=2, checkpoint_every=3, seed=0)
     torch.manual_seed(0)
-    m1 = genzoo.build("vae", data.info, latent_dim=2, hidden=(8,))
+    m1 = genzoo.build("vae", data.info, latent_dim=2, encoder={"type": "mlp", "hidden": (8,)})
     t1 = Trainer(m1, data, TrainConfig(steps=8, num_workers=1, **cfg), callbacks=[])
     assert isinstance(t1.loader, StreamingLoader)
     t1.fit()
@@ -74,10 +74,10 @@ def test_trainer_streams_with_workers_and_resumes(tmp_path):
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     torch.manual_seed(0)
-    m2 = genzoo.build("vae", data.info, latent_dim=2, hidden=(8,))
+    m2 = genzoo.build("vae", data.info, latent_dim=2, encoder={"type": "mlp", "hidden": (8,)})
     Trainer(m2, data, TrainConfig(steps=3, **cfg), run=run, callbacks=[]).fit()
     torch.manual_seed(0)
-    m3 = genzoo.build("vae", data.info, latent_dim=2, hidden=(8,))
+    m3 = genzoo.build("vae", data.info, latent_dim=2, encoder={"type": "mlp", "hidden": (8,)})
     Trainer(m3, data, TrainConfig(steps=8, **cfg), run=run, callbacks=[]).fit(resume=run.latest_checkpoint())
     for (k, v1), v3 in zip(m1.state_dict().items(), m3.state_dict().values()):
         assert torch.equal(v1, v3), k

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import __version__
-from .config import fields_of, resolve
+from .config import Spec, fields_of, resolve
 from .data import Data, DataInfo, load_data
 from .errors import GenzooError
 from .models.base import GenerativeModel
@@ -27,11 +27,15 @@ from .train.checkpoint import load_model_state, load_tensors
 
 
 def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
-    """Build registered model ``name`` for data described by ``info``; unknown options are errors."""
+    """Build registered model ``name`` for data described by ``info``; unknown options are errors.
+
+    Networks, priors and likelihoods are nested options: a type name or a mapping with a type
+    (``encoder={"type": "conv", "width": 64}``, ``prior="vamp"``); see :mod:`genzoo.config`.
+    """
     factory = MODELS.get(name)
-    kwargs = resolve(factory, options, "model", skip=1)
+    kwargs = resolve(factory, options, "model", skip=1, info=info)
     model = factory(info, **kwargs)
-    model.genzoo_config = {"type": MODELS.canonical(name), **kwargs}
+    model.genzoo_config = {"type": MODELS.canonical(name), **{k: v.to_dict() if isinstance(v, Spec) else v for k, v in kwargs.items()}}
     return model
 
 

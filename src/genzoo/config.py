@@ -4,6 +4,21 @@ A component's configuration is the keyword parameters of its registered factory 
 fields of a frozen dataclass, which is the same thing to :func:`inspect.signature`). This
 module validates and coerces user values against those annotations so every mistake is one
 sentence naming the key, the value and what is allowed.
+
+Nested components. A factory parameter whose default is a :class:`Component` is itself an
+entry of a registry (a network of ``NETS``, a prior of ``PRIORS``, a likelihood of
+``LIKELIHOODS``, even a model of ``MODELS``), chosen by ``type`` with that entry's own
+options. All of these say the same thing::
+
+    model: {type: vae, encoder: {type: conv, width: 64}, prior: vamp}
+    --set model.encoder.type=conv --set model.encoder.width=64 --set model.prior=vamp
+    genzoo.build("vae", info, encoder={"type": "conv", "width": 64}, prior="vamp")
+
+:func:`resolve` validates the nested options against the registered entry's signature (less
+the arguments its owner supplies, the registry's ``context``), fills the defaults and hands
+the factory a :class:`Spec`, which it builds with the sizes it knows:
+``encoder.build(in_shape=(784,), out_shape=(32,))``. The resolved specs are complete (a
+concrete ``type`` and every option), so the saved ``config.yaml`` rebuilds the same model.
 """
 
 from __future__ import annotations
@@ -14,12 +29,14 @@ import re
 import tempfile
 import types
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal, Mapping, Union
 
 import yaml
 
 from .errors import GenzooError
+from .registry import MODELS, Registry
 
 _MISSING = inspect.Parameter.empty
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -144,23 +161,303 @@ def coerce(value: Any, ann: Any, where: str) -> Any:
         raise GenzooError(f"{where} must be {_type_name(ann)}, got {value!r}") from None
 
 
-def resolve(fn: Callable[..., Any], given: dict[str, Any], where: str, skip: int = 0) -> dict[str, Any]:
-    """All of ``fn``'s options: ``given`` validated and coerced, defaults filled in."""
-    fields = fields_of(fn, skip)
+# wave-1 option names that became nested components: an old config naming one gets a pointer
+_NESTED_NOW = {"net", "hidden", "width", "act", "ae_hidden", "ae_noise", "ae_noise_level", "n_components", "n_pseudo",
+               "flow_layers", "arch", "n_layers", "n_scales", "n_blocks"}
+
+
+def resolve(fn: Callable[..., Any], given: dict[str, Any], where: str, skip: int = 0, *, info: Any = None,
+            context: tuple[str, ...] = ()) -> dict[str, Any]:
+    """All of ``fn``'s options: ``given`` validated and coerced, defaults filled in.
+
+    Parameters whose default is a :class:`Component` come back as a :class:`Spec` (see the
+    module docstring). ``info`` (the data's :class:`~genzoo.data.DataInfo`) decides ``auto``
+    component types; without it (checking a command line before any data is loaded) the
+    options of an ``auto`` component are only checked to exist in some entry of its registry,
+    and the component comes back as ``None``.
+
+    Args:
+        fn: a factory (function or class); its keyword parameters are the options.
+        given: the user's options, ``{name: value}``.
+        where: dotted path of ``given`` in the run config, for messages (``model``, ``model.encoder``).
+        skip: leading parameters the caller supplies (a model factory's ``info``).
+        info: the data's metadata, for ``auto`` choices.
+        context: further parameter names the caller supplies.
+    """
+    if not isinstance(given, Mapping):
+        raise GenzooError(f"{where} must be a mapping of options, got {given!r}")
+    fields = {k: v for k, v in fields_of(fn, skip).items() if k not in context}
     unknown = sorted(set(given) - set(fields))
     if unknown:
+        hint = ""
+        comps = {k: d for k, (_, d) in fields.items() if isinstance(d, Component)}
+        if unknown[0] in _NESTED_NOW and comps:  # a wave-1 config: point at the nested option
+            key = "type" if unknown[0] in ("net", "arch") else unknown[0].removeprefix("ae_")
+            owner = next((k for k, c in comps.items() if key == "type" or any(
+                key in fields_of(c.registry.get(t)) for t in c.registry.names())), next(iter(comps)))
+            hint = f" (networks, priors and likelihoods are nested options now: write e.g. {where}.{owner}.{key}=...)"
         raise GenzooError(
-            f"unknown option {where}.{unknown[0]}; valid options of {where} are: {', '.join(fields) or '(none)'}"
+            f"unknown option {where}.{unknown[0]}; valid options of {where} are: {', '.join(fields) or '(none)'}{hint}"
         )
     out: dict[str, Any] = {}
+    followers: list[str] = []
     for name, (ann, default) in fields.items():
-        if name in given:
+        if isinstance(default, Component):
+            out[name] = None
+            if default.follow is not None and _untyped(given.get(name)):
+                followers.append(name)  # resolved once the component it follows is
+            else:
+                out[name] = default.resolve(given.get(name), f"{where}.{name}", info)
+        elif name in given:
             out[name] = coerce(given[name], ann, f"{where}.{name}")
         elif default is _MISSING:
             raise GenzooError(f"{where}.{name} is required; set it with --set {where}.{name}=VALUE")
         else:
             out[name] = default
+    for name in followers:
+        comp: Component = fields[name][1]
+        out[name] = comp.resolve(given.get(name), f"{where}.{name}", info, base=out.get(comp.follow))  # type: ignore[arg-type]
     return out
+
+
+# -- nested components ----------------------------------------------------------------------------
+
+
+def _untyped(value: Any) -> bool:
+    """True when a component value names no concrete type (absent, ``auto`` or options only)."""
+    if value is None or value == "auto":
+        return True
+    return isinstance(value, Mapping) and value.get("type", "auto") == "auto"
+
+
+@dataclass(frozen=True, eq=False)
+class Spec:
+    """A resolved component: entry ``type`` of ``registry`` with its complete ``options``.
+
+    Nested components among the options are :class:`Spec` objects themselves. A factory
+    builds it with what it knows, the registry's ``context``:
+
+    Example:
+        >>> import torch, genzoo
+        >>> from genzoo.registry import NETS
+        >>> spec = Spec("mlp", {"hidden": (8,), "act": "relu", "batch_norm": False, "dropout": 0.0}, NETS)
+        >>> spec.build(in_shape=(4,), out_shape=(2,))(torch.zeros(3, 4)).shape
+        torch.Size([3, 2])
+    """
+
+    type: str
+    options: dict[str, Any]
+    registry: Registry = field(repr=False)
+
+    def build(self, **context: Any) -> Any:
+        """Call the registered factory with ``context`` (the sizes its owner knows) and the options."""
+        bad = sorted(set(context) - set(self.registry.context))
+        if bad:
+            raise TypeError(f"{bad[0]} is not context of the {self.registry.kind} registry ({', '.join(self.registry.context)})")
+        factory = self.registry.get(self.type)
+        params = inspect.signature(factory).parameters
+        return factory(**{k: v for k, v in context.items() if k in params}, **self.options)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The registry metadata of the entry (``flat=True`` for networks on flattened inputs, ...)."""
+        return self.registry.meta(self.type)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": ..., **options}``, nested specs as dicts too (what ``config.yaml`` holds)."""
+        return {"type": self.type, **{k: v.to_dict() if isinstance(v, Spec) else v for k, v in self.options.items()}}
+
+
+@dataclass(frozen=True, eq=False)
+class Component:
+    """The default value that makes a factory parameter a component of ``registry``.
+
+    Attributes:
+        registry: where the component's types are registered.
+        auto: the type used when the user names none (or ``auto``): a name, or a function
+            ``info -> name`` whose docstring's first line says what it picks.
+        presets: this role's defaults per type, ``{type: {option: value}}`` (a GAN critic's
+            MLP uses leaky ReLUs), or a function ``info -> that mapping``; user options win.
+        follow: a sibling component copied (type and options) when this one names no type;
+            options given for this one then apply on top.
+        mirror: with ``follow``: reverse the options the entry lists in its registry metadata
+            ``mirror=(...)`` (an MLP decoder's ``hidden`` is the encoder's, reversed).
+        help: one line for ``genzoo models NAME``.
+    """
+
+    registry: Registry
+    auto: str | Callable[[Any], str]
+    presets: Mapping[str, Mapping[str, Any]] | Callable[[Any], Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    follow: str | None = None
+    mirror: bool = False
+    help: str = ""
+
+    def pick(self, info: Any) -> str | None:
+        """The ``auto`` type for data ``info`` (``None`` if it depends on data not given)."""
+        if isinstance(self.auto, str):
+            return self.auto
+        return None if info is None else self.auto(info)
+
+    def presets_for(self, info: Any) -> Mapping[str, Mapping[str, Any]]:
+        return self.presets(info) if callable(self.presets) else self.presets
+
+    def describe(self) -> str:
+        """What the default is, in words (``auto: conv for images, mlp otherwise``)."""
+        if self.follow is not None:
+            return f"{self.follow}{' mirrored' if self.mirror else ''}"
+        if isinstance(self.auto, str):
+            return self.auto
+        doc = (self.auto.__doc__ or "").strip().splitlines()
+        return f"auto ({doc[0].rstrip('.')})" if doc else "auto"
+
+    def resolve(self, value: Any, where: str, info: Any = None, base: Spec | None = None) -> Spec | None:
+        """``value`` (a name, a mapping with ``type`` and options, a :class:`Spec` or ``None``) as a complete :class:`Spec`."""
+        if value is None:
+            value = {}
+        elif isinstance(value, str):
+            value = {"type": value}
+        elif isinstance(value, Spec):
+            value = value.to_dict()
+        if not isinstance(value, Mapping):
+            raise GenzooError(f"{where} must be a {self.registry.kind} name or a mapping of its options with a type "
+                              f"(e.g. {where}.type=NAME), got {value!r}")
+        value = dict(value)
+        typ = value.pop("type", "auto")
+        if not isinstance(typ, str):
+            raise GenzooError(f"{where}.type must be a {self.registry.kind} name, got {typ!r}")
+        how = ""
+        if typ == "auto" and base is not None:  # follow a sibling: its type and options
+            typ, opts = base.type, base.to_dict()
+            del opts["type"]
+            for k in self.registry.meta(typ).get("mirror", ()) if self.mirror else ():
+                if isinstance(opts.get(k), (list, tuple)):
+                    opts[k] = type(opts[k])(reversed(opts[k]))
+            opts = merge(opts, value)
+            how = f" (following {base.type} of {where.rsplit('.', 1)[0]}.{self.follow})"
+        else:
+            if typ == "auto":
+                picked = self.pick(info)
+                if picked is None:  # no data yet: check that each option exists somewhere
+                    self._check_loosely(value, where)
+                    return None
+                typ, how = picked, f" (auto picked {picked} for this data)" if not isinstance(self.auto, str) else ""
+            try:
+                typ = self.registry.canonical(typ)
+            except GenzooError as e:
+                raise GenzooError(f"{where}.type: {e}") from None
+            opts = merge(dict(self.presets_for(info).get(typ, {})), value)
+        factory = self.registry.get(typ)
+        fields = {k for k in fields_of(factory) if k not in self.registry.context}
+        unknown = sorted(set(opts) - fields)
+        if unknown:
+            raise GenzooError(f"unknown option {where}.{unknown[0]} of {self.registry.kind} '{typ}'{how}; "
+                              f"valid options of {where} are: {', '.join(['type', *sorted(fields)])}")
+        return Spec(typ, resolve(factory, opts, where, info=info, context=self.registry.context), self.registry)
+
+    def _check_loosely(self, value: Mapping[str, Any], where: str) -> None:
+        known = {k for name in self.registry.names() for k in fields_of(self.registry.get(name)) if k not in self.registry.context}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise GenzooError(f"unknown option {where}.{unknown[0]}: no {self.registry.kind} "
+                              f"({', '.join(self.registry.names())}) has it")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of :func:`options_of`: a dotted ``path``, its ``type`` in words, ``default`` and one-line ``help``."""
+
+    path: str
+    type: str
+    default: Any
+    help: str = ""
+
+
+def _arg_help(fn: Callable[..., Any]) -> dict[str, str]:
+    """``{name: first line}`` of the ``Args:`` section of ``fn``'s (or its class's) Google-style docstring."""
+    docs = [fn.__doc__ or ""]
+    if inspect.isclass(fn):
+        docs.append(fn.__init__.__doc__ or "")  # type: ignore[misc]
+    out: dict[str, str] = {}
+    for doc in docs:
+        lines = inspect.cleandoc(doc).splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() in ("Args:", "Arguments:", "Attributes:") or line.strip().startswith("Args:"):
+                first = line.strip()[len("Args:"):].strip() if line.strip().startswith("Args:") else ""
+                body = ([first] if first else []) + lines[i + 1 :]
+                indent = None
+                current: list[str] = []
+                for ln in body:
+                    if not ln.strip():
+                        continue
+                    pad = len(ln) - len(ln.lstrip())
+                    if indent is None:
+                        indent = pad
+                    if pad < indent:
+                        break
+                    m = re.match(r"\s*([\w, ]+):\s*(.*)$", ln)
+                    if pad == indent and m:
+                        names = [n.strip() for n in m.group(1).split(",")]
+                        for n in names:
+                            out.setdefault(n, "")
+                        text = {n: out[n] == "" for n in names}  # first mention wins
+                        current = [n for n in names if text[n]]
+                        for n in current:
+                            out[n] = m.group(2).strip()
+                    elif pad > indent:
+                        for n in current:
+                            out[n] += " " + ln.strip()
+    return {k: _first_sentence(v) for k, v in out.items()}
+
+
+def _first_sentence(text: str) -> str:
+    text = text.replace("``", "").strip()
+    m = re.search(r"\.(\s|$)", text)
+    return text[: m.start() + 1] if m else text
+
+
+def options_of(factory: Callable[..., Any], context: tuple[str, ...] = MODELS.context, prefix: str = "") -> list[Option]:
+    """Every option of ``factory``, nested component options included, as :class:`Option` rows.
+
+    A component parameter gives one row for itself (type: its registry's entries; default:
+    what it picks) and one row per option of each entry it can take, written
+    ``name.option`` with the entry named in the help (``[mlp] ...``). A nested model (GMMN's
+    ``autoencoder``) lists only the entries it presets or defaults to. The default shown is
+    the role's preset when it has one. Help comes from the factories' ``Args:`` docstrings.
+
+    Args:
+        factory: a registered factory (a model factory's ``info`` is skipped: ``context``).
+        context: parameter names the caller supplies, left out.
+        prefix: path prefix of the rows (for nesting).
+
+    Example:
+        >>> import genzoo
+        >>> rows = {o.path: o for o in options_of(genzoo.MODELS.get("vae"))}
+        >>> rows["latent_dim"].default, rows["encoder.hidden"].help.startswith("[mlp]")
+        (16, True)
+    """
+    helps = _arg_help(factory)
+    rows: list[Option] = []
+    for name, (ann, default) in fields_of(factory).items():
+        if name in context:
+            continue
+        path = prefix + name
+        if not isinstance(default, Component):
+            rows.append(Option(path, _type_name(ann), "required" if default is _MISSING else default, helps.get(name, "")))
+            continue
+        reg = default.registry
+        rows.append(Option(path, f"{reg.kind}: {' | '.join(['auto', *reg.names()])}", default.describe(), default.help or helps.get(name, "")))
+        presets = default.presets_for(None)  # callable presets take info=None: the data-free ones
+        names = reg.names()
+        if reg is MODELS and isinstance(default.auto, str):  # every model's options would drown the table
+            names = [default.auto]
+        for t in names:
+            for row in options_of(reg.get(t), reg.context, f"{path}."):
+                d: Any = presets.get(t, {})
+                for key in row.path[len(path) + 1 :].split("."):  # the role's preset, nested ones too
+                    d = d.get(key, _MISSING) if isinstance(d, Mapping) else _MISSING
+                d = row.default if d is _MISSING else d
+                rows.append(Option(row.path, row.type, d, f"[{t}] {row.help}".rstrip()))
+    return rows
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -188,16 +485,25 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge; ``extra`` wins."""
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``extra`` wins.
+
+    A component named by a string on one side and given options on the other
+    (``prior: mog`` in a file, ``--set model.prior.n_components=5``) merges as ``{type: mog, ...}``.
+    """
     out = dict(base)
     for k, v in extra.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        old = out.get(k)
+        if isinstance(v, Mapping) and isinstance(old, str):
+            old = {"type": old}
+        out[k] = merge(old, v) if isinstance(v, Mapping) and isinstance(old, Mapping) else v
     return out
 
 
 def to_plain(obj: Any) -> Any:
-    """Tuples -> lists (recursively), so YAML stays plain and safe."""
+    """Tuples -> lists, :class:`Spec` -> dicts (recursively), so YAML stays plain and safe."""
+    if isinstance(obj, Spec):
+        return to_plain(obj.to_dict())
     if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

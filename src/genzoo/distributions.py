@@ -5,21 +5,28 @@ outputs ``n_params`` groups along dimension 1 (``(B, P*D)`` for MLPs, ``(B, P*C,
 conv nets); ``log_prob`` sums over every non-batch dimension and returns ``(B,)``.
 Priors expose ``log_prob(z) -> (B,)`` and ``sample(n)``; the standard normal also has the
 closed-form KL to a diagonal Gaussian posterior, which the VAE uses when it exists.
+
+Both are registries a model's factory reads as nested components (``--set model.prior=vamp``,
+``--set model.likelihood.type=gaussian``): a likelihood is built from the data's ``info``, a
+prior from the latent size ``dim``, the data's ``data_shape`` and its ``num_classes``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import Component
 from .divergences import LOG_2PI, kl_normal_normal, log_normal_diag, log_standard_normal
+from .errors import GenzooError
 from .registry import Registry
 
-LIKELIHOODS = Registry("likelihood")
-PRIORS = Registry("prior")
+LIKELIHOODS = Registry("likelihood", context=("info",))
+PRIORS = Registry("prior", context=("dim", "data_shape", "num_classes"))
 
 
 class Likelihood(nn.Module):
@@ -65,10 +72,10 @@ class Gaussian(Likelihood):
         sigma: the fixed (or initial learned) standard deviation.
     """
 
-    def __init__(self, variance: str = "learned", sigma: float = 1.0) -> None:
+    def __init__(self, variance: Literal["fixed", "learned", "decoder"] = "learned", sigma: float = 1.0) -> None:
         super().__init__()
         if variance not in ("fixed", "learned", "decoder"):
-            raise ValueError(f"variance must be fixed, learned or decoder, got {variance!r}")
+            raise GenzooError(f"variance must be fixed, learned or decoder, got {variance!r}")
         self.variance = variance
         self.n_params = 2 if variance == "decoder" else 1
         log_sigma = torch.tensor(math.log(sigma))
@@ -109,7 +116,17 @@ def log_normal_components(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 class Prior(nn.Module):
-    """A density over latent vectors ``z`` of shape ``(B, dim)``."""
+    """A density over latent vectors ``z`` of shape ``(B, dim)``.
+
+    Attributes:
+        conditional: ``log_prob(z, c)``, ``sample(n, c)`` and ``kl_from_normal(..., c)`` take
+            the condition ``c`` (p(z | y), p(z | x)).
+        uses_posterior: the prior is built from its VAE's posterior (VampPrior), which the
+            VAE hands over through :meth:`bind`.
+    """
+
+    conditional: bool = False
+    uses_posterior: bool = False
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -120,6 +137,14 @@ class Prior(nn.Module):
 
     def sample(self, n: int) -> Tensor:  # (n, dim)
         raise NotImplementedError
+
+    def bind(self, posterior: Callable[[Tensor], tuple[Tensor, Tensor]]) -> None:
+        """Receive the VAE's posterior ``x -> (mu, logvar)`` (used when :attr:`uses_posterior`)."""
+
+    def kl_from_normal(self, mu: Tensor, logvar: Tensor, z: Tensor, c: Tensor | None = None) -> Tensor | None:
+        """KL(N(mu, diag e^logvar) || p) per example in closed form, or ``None`` when there is none
+        (the VAE then estimates it from the sample ``z``)."""
+        return None
 
     def _ref(self) -> Tensor:
         """A tensor on the prior's device/dtype (buffers or parameters)."""
@@ -145,11 +170,10 @@ class StandardNormal(Prior):
         ref = self._device_marker
         return torch.randn(n, self.dim, device=ref.device, dtype=ref.dtype)
 
-    def kl_from_normal(self, mu: Tensor, logvar: Tensor, z: Tensor | None = None) -> Tensor:
+    def kl_from_normal(self, mu: Tensor, logvar: Tensor, z: Tensor | None = None, c: Tensor | None = None) -> Tensor:
         return kl_normal_normal(mu, logvar)
 
 
-@LIKELIHOODS.register("discretized_logistic")
 class DiscretizedLogistic(Likelihood):
     r"""Per-value logistic discretized into ``levels`` equal bins of [0, 1] (Salimans et al. 2017).
 
@@ -212,6 +236,10 @@ class MixturePrior(Prior):
     r"""Learnable mixture of ``n_components`` diagonal Gaussians, p(z) = Σ_k π_k N(z; μ_k, σ_k²).
 
     Means start spread as N(0, I) draws, so the components are distinct from the first step.
+
+    Args:
+        dim: latent size.
+        n_components: number of mixture components.
     """
 
     def __init__(self, dim: int, n_components: int = 10) -> None:
@@ -246,6 +274,8 @@ class VampPrior(Prior):
         Tomczak & Welling, "VAE with a VampPrior", AISTATS 2018.
     """
 
+    uses_posterior = True
+
     def __init__(self, dim: int, data_shape: tuple[int, ...], n_pseudo: int = 500) -> None:
         super().__init__(dim)
         # small random pseudo-inputs around the middle of [0, 1], as in the paper's N(0, 0.01) init
@@ -275,6 +305,11 @@ class VampPrior(Prior):
 @PRIORS.register("flow")
 class FlowPrior(Prior):
     r"""p(z) = N(f(z); 0, I) |det ∂f/∂z| with f a RealNVP coupling flow in latent space.
+
+    Args:
+        dim: latent size.
+        n_layers: coupling layers of f.
+        hidden: hidden widths of each coupling's conditioner MLP.
 
     References:
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
@@ -309,7 +344,6 @@ def gumbel_softmax(logits: Tensor, tau: float | Tensor) -> Tensor:
     return torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
 
 
-@PRIORS.register("uniform_categorical")
 class UniformCategorical(Prior):
     """``n`` independent uniform categoricals over ``k`` values, as flat one-hot ``(B, n*k)`` vectors."""
 
@@ -328,7 +362,7 @@ class UniformCategorical(Prior):
         return F.one_hot(idx, self.k).to(ref.dtype).flatten(1)
 
 
-@PRIORS.register("class_normal")
+@PRIORS.register("class")
 class ClassConditionalNormal(Prior):
     r"""A learned Gaussian per class, p(z | y) = N(μ_y, diag σ_y²) (Sohn et al. 2015's prior network
     for a label input). Without a label it is the uniform mixture over classes.
@@ -342,6 +376,8 @@ class ClassConditionalNormal(Prior):
 
     def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__(dim)
+        if num_classes < 1:
+            raise GenzooError("prior 'class' learns a Gaussian per label and needs labelled data; choose another prior")
         self.means = nn.Parameter(torch.zeros(num_classes, dim))
         self.logvars = nn.Parameter(torch.zeros(num_classes, dim))
 
@@ -362,7 +398,6 @@ class ClassConditionalNormal(Prior):
         return self.means[c] + torch.randn(n, self.dim, device=self.means.device, dtype=self.means.dtype) * (0.5 * self.logvars[c]).exp()
 
 
-@PRIORS.register("conditional_normal")
 class ConditionalNormal(Prior):
     r"""A prior network p(z | x) = N(μ(x), diag σ²(x)) over a continuous condition x.
 
@@ -402,3 +437,36 @@ class ConditionalNormal(Prior):
         if c is None or len(c) != n:
             raise ValueError(f"a conditional prior draws one z per condition; pass {n} conditions")
         return self.rsample(c)
+
+
+# -- the likelihood as a factory option --------------------------------------------------------
+
+
+@LIKELIHOODS.register("logistic", help="discretized logistic over the data's info.levels values (Salimans et al. 2017)")
+def logistic(info: Any) -> DiscretizedLogistic:
+    """:class:`DiscretizedLogistic` over the ``info.levels`` values of discrete data in [0, 1]."""
+    if info.levels < 2 or tuple(info.value_range) != (0.0, 1.0):
+        raise GenzooError(f"likelihood logistic needs discrete data in [0, 1] (info.levels >= 2), but {info.name} has "
+                          f"levels={info.levels}; use bernoulli or gaussian")
+    return DiscretizedLogistic(info.levels)
+
+
+def auto_likelihood(info: Any) -> str:
+    """bernoulli for images in [0, 1], gaussian otherwise."""
+    return "bernoulli" if info.kind == "image" and tuple(info.value_range) == (0.0, 1.0) else "gaussian"
+
+
+def _likelihood_presets(info: Any) -> dict[str, dict[str, Any]]:
+    # a unit initial sigma drowns image detail: images start from sigma 0.1 (learned)
+    return {"gaussian": {"sigma": 0.1}} if info is not None and info.kind == "image" else {}
+
+
+def likelihood(help: str = "p(x | decoder output): auto, bernoulli, gaussian or logistic") -> Component:
+    """Declare a factory parameter as a likelihood of :data:`LIKELIHOODS` (``auto``: bernoulli for images in [0, 1],
+    gaussian otherwise; a Gaussian on images starts from sigma 0.1)."""
+    return Component(LIKELIHOODS, auto_likelihood, _likelihood_presets, help=help)
+
+
+def prior(default: str = "normal", help: str = "p(z): normal, mog, vamp, flow or class", **presets: Any) -> Component:
+    """Declare a factory parameter as a latent prior of :data:`PRIORS` (``--set model.prior=vamp``)."""
+    return Component(PRIORS, default, dict(presets), help=help)

@@ -26,10 +26,16 @@ def _key(name: str) -> str:
 
 
 class Registry:
-    """A named collection of factories of one kind (``model``, ``dataset``, ...)."""
+    """A named collection of factories of one kind (``model``, ``dataset``, ...).
 
-    def __init__(self, kind: str) -> None:
+    ``context`` names the arguments that whoever builds an entry supplies itself (a network's
+    ``in_shape``/``out_shape``, a model's ``info``): they are not user options, so
+    :mod:`genzoo.config` leaves them out when it validates a nested component's options.
+    """
+
+    def __init__(self, kind: str, context: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.context = tuple(context)
         self._items: dict[str, tuple[str, Callable[..., Any], dict[str, Any]]] = {}
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
@@ -76,7 +82,8 @@ class Registry:
         return len(self._items)
 
 
-MODELS = Registry("model")
-NETS = Registry("network")
+MODELS = Registry("model", context=("info",))
+#: networks map ``(B, *in_shape) -> (B, *out_shape)``; every entry takes these two first
+NETS = Registry("network", context=("in_shape", "out_shape"))
 DATASETS = Registry("dataset")
 METRICS = Registry("metric")

@@ -32,14 +32,14 @@ import math
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import Batch, Data, DataInfo
-from ..distributions import LIKELIHOODS, PRIORS, DiscretizedLogistic, Gaussian, Likelihood, Prior
+from ..distributions import Likelihood, Prior, StandardNormal, likelihood, prior
 from ..divergences import log_mean_exp, log_normal_diag
 from ..errors import GenzooError
-from ..nets.mlp import MLP
+from ..nets.base import append_condition, condition_shape, net, one_hot, takes_flat
 from ..registry import MODELS
 from .base import GenerativeModel, Player
 
@@ -59,8 +59,11 @@ class AE(GenerativeModel):
         info: the data's metadata.
         noise: input corruption for a denoising AE: ``"none"``, ``"gaussian"`` (std
             ``noise_level``) or ``"mask"`` (each value zeroed with probability ``noise_level``).
-        num_classes: > 0 conditions encoder and decoder on one-hot labels ``c``.
+        num_classes: > 0 conditions encoder and decoder on one-hot labels ``c`` (or on
+            condition vectors ``c (B, num_classes)``), appended to the encoder's flattened
+            input for networks that flatten it, as constant planes for conv networks.
         code_sampler: ``"gaussian"`` or ``"mog"``; code_components: mixture size.
+        code_act: ``"sigmoid"`` squashes the codes into [0, 1] (GMMN+AE's codes).
     """
 
     def __init__(
@@ -75,8 +78,11 @@ class AE(GenerativeModel):
         num_classes: int = 0,
         code_sampler: str = "gaussian",
         code_components: int = 10,
+        code_act: str = "none",
     ) -> None:
         super().__init__()
+        if code_act not in ("none", "sigmoid"):
+            raise GenzooError(f"code_act must be none or sigmoid, got {code_act!r}")
         if code_sampler not in ("gaussian", "mog"):
             raise GenzooError(f"code_sampler must be gaussian or mog, got {code_sampler!r}")
         if noise not in ("none", "gaussian", "mask"):
@@ -86,6 +92,8 @@ class AE(GenerativeModel):
         self.noise, self.noise_level = noise, noise_level
         self.num_classes = num_classes
         self.conditional = num_classes > 0  # the picture callback then draws samples per class
+        self.flat_condition = takes_flat(encoder)
+        self.code_act = code_act
         self.register_buffer("code_mean", torch.zeros(latent_dim))
         self.register_buffer("code_scale_tril", torch.eye(latent_dim))
         self.code_sampler = code_sampler
@@ -98,21 +106,16 @@ class AE(GenerativeModel):
     def _onehot(self, c: Tensor | None, n: int, ref: Tensor) -> Tensor:
         if c is None:  # label unknown: the uniform soft label (1/K each), the same in encode and decode
             return torch.full((n, self.num_classes), 1.0 / self.num_classes, device=ref.device, dtype=ref.dtype)
-        if c.dim() == 1:
-            c = F.one_hot(c.long(), self.num_classes)
-        return c.to(device=ref.device, dtype=ref.dtype).reshape(n, self.num_classes)  # (B, K)
+        return one_hot(c, self.num_classes, ref)  # (B, K)
 
     def enc_input(self, x: Tensor, c: Tensor | None) -> Tensor:
         """x, with one-hot labels appended (flat for MLPs, as constant planes for conv nets)."""
         if not self.conditional:
             return x
-        y = self._onehot(c, x.shape[0], x)
-        if isinstance(self.encoder, MLP) or x.dim() == 2:
-            return torch.cat([x.flatten(1), y], 1)  # (B, D + K)
-        return torch.cat([x, y[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)  # (B, C + K, H, W)
+        return append_condition(x, self._onehot(c, x.shape[0], x), self.flat_condition)  # (B, D + K) or (B, C + K, H, W)
 
     def dec_input(self, z: Tensor, c: Tensor | None) -> Tensor:
-        return z if not self.conditional else torch.cat([z, self._onehot(c, z.shape[0], z)], 1)
+        return z if not self.conditional else append_condition(z, self._onehot(c, z.shape[0], z), True)  # (B, d + K)
 
     def _default_labels(self, n: int, c: Tensor | None) -> Tensor | None:
         if c is None and self.conditional:  # unconditional draw: labels uniform over classes
@@ -128,7 +131,8 @@ class AE(GenerativeModel):
         return x * (torch.rand_like(x) >= self.noise_level).to(x.dtype)
 
     def encode(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.encoder(self.enc_input(x, c))  # (B, latent_dim)
+        z = self.encoder(self.enc_input(x, c))  # (B, latent_dim)
+        return torch.sigmoid(z) if self.code_act == "sigmoid" else z
 
     def decoder_params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return self.decoder(self.dec_input(z, c))  # (B, P*D) or (B, P*C, H, W)
@@ -250,8 +254,8 @@ class VAE(AE):
         kl_warmup: int = 0,
     ) -> None:
         super().__init__(encoder, decoder, likelihood, info, latent_dim, noise, noise_level, num_classes)
-        self.prior = prior if prior is not None else PRIORS.get("normal")(latent_dim)
-        if hasattr(self.prior, "bind"):  # VampPrior: its components are this encoder's posteriors
+        self.prior = prior if prior is not None else StandardNormal(latent_dim)
+        if self.prior.uses_posterior:  # VampPrior: its components are this encoder's posteriors
             if self.conditional:
                 raise GenzooError("the vamp prior needs an unconditional encoder; use prior=normal, mog or flow with labels")
             self.prior.bind(self.posterior)
@@ -261,7 +265,8 @@ class VAE(AE):
             raise GenzooError(f"kl_warmup counts updates and must be >= 0, got {kl_warmup}")
         self.beta, self.capacity, self.capacity_steps, self.gamma, self.iw_k = beta, capacity, capacity_steps, gamma, iw_k
         self.kl_warmup = kl_warmup
-        if capacity > 0 or kl_warmup > 0:
+        self.counts_updates = capacity > 0 or kl_warmup > 0  # schedules (capacity, warm-up, temperature) read num_steps
+        if self.counts_updates:
             self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
 
     # -- the posterior family (Gaussian) ------------------------------------------------------
@@ -285,14 +290,12 @@ class VAE(AE):
 
     def prior_log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(z), or log p(z | c) for a class-conditional prior."""
-        return self.prior.log_prob(z, c) if getattr(self.prior, "conditional", False) else self.prior.log_prob(z)
+        return self.prior.log_prob(z, c) if self.prior.conditional else self.prior.log_prob(z)
 
     def kl(self, post: tuple[Tensor, ...], z: Tensor, c: Tensor | None = None) -> Tensor:
         """KL(q(z|x) || p(z)) per example: closed form when the prior has it, else 1-sample MC."""
-        closed = getattr(self.prior, "kl_from_normal", None)
-        if closed is not None:
-            return closed(*post, z, c) if getattr(self.prior, "conditional", False) else closed(*post, z)
-        return self.log_q(z, post) - self.prior_log_prob(z, c)
+        closed = self.prior.kl_from_normal(*post, z, c if self.prior.conditional else None)
+        return closed if closed is not None else self.log_q(z, post) - self.prior_log_prob(z, c)
 
     # -- objective ------------------------------------------------------------------------
     def elbo_terms(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -338,12 +341,12 @@ class VAE(AE):
 
     def players(self) -> list[Player]:
         players = super().players()
-        if hasattr(self, "num_steps"):  # schedules (capacity, temperature) count updates
+        if self.counts_updates:  # schedules (capacity, temperature) count updates
             players[0].after_step = self._tick
         return players
 
     def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor:
-        return self.prior.sample(n, c) if getattr(self.prior, "conditional", False) else self.prior.sample(n)
+        return self.prior.sample(n, c) if self.prior.conditional else self.prior.sample(n)
 
     def on_fit_end(self, data: Data) -> None:
         pass  # samples come from the prior, nothing to fit
@@ -412,73 +415,38 @@ class VAE(AE):
 
 
 # -- factories: the registry's configurable entry points ---------------------------------------
+#
+# Networks, the likelihood and the prior are nested components (genzoo.config): each factory
+# names its roles and their defaults; ``build_vae`` / ``build_ae`` turn the resolved specs into
+# modules with the sizes only the model knows.
+
+ENCODER = net(conv={"width": 32}, help="q(z|x) / code network: data -> code (auto: conv for images, mlp otherwise)")
+DECODER = net(follow="encoder", mirror=True, conv={"width": 32},
+              help="p(x|z) network: code -> likelihood parameters; without a type it mirrors the encoder")
+LIKELIHOOD = likelihood()
+PRIOR = prior()
 
 
-def default_likelihood(info: DataInfo, likelihood: str) -> Likelihood:
-    """``auto``: Bernoulli for images in [0, 1], Gaussian with a learned sigma otherwise.
+def build_nets(info: DataInfo, encoder: Spec, decoder: Spec, lik: Likelihood, code_out: int, dec_in: int,
+               num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
+    """Encoder ``data (+ labels) -> code_out`` and decoder ``dec_in -> n_params x data`` from their specs.
 
-    ``logistic`` is the discretized logistic over the data's ``info.levels`` values.
+    The decoder's output holds the likelihood's ``n_params`` groups along dim 1:
+    ``(B, P*C, H, W)`` for images, ``(B, P*D)`` for vectors.
     """
-    if likelihood == "auto":
-        likelihood = "bernoulli" if info.kind == "image" and tuple(info.value_range) == (0.0, 1.0) else "gaussian"
-    if likelihood == "gaussian" and info.kind == "image":
-        return Gaussian("learned", sigma=0.1)
-    if likelihood == "logistic":
-        if info.levels < 2 or tuple(info.value_range) != (0.0, 1.0):
-            raise GenzooError(f"likelihood=logistic needs discrete data in [0, 1] (info.levels >= 2), but {info.name} has levels={info.levels}; use bernoulli or gaussian")
-        return DiscretizedLogistic(info.levels)
-    return LIKELIHOODS.get(likelihood)()
-
-
-def mlp_pair(info: DataInfo, code_out: int, latent_dim: int, hidden: tuple[int, ...], act: str, n_params: int, extra_in: int = 0) -> tuple[MLP, MLP]:
-    """Encoder ``data (+extra_in) -> code_out`` and decoder ``latent_dim -> n_params x data`` MLPs (mirrored)."""
-    enc = MLP(info.dim + extra_in, code_out, hidden, act)
-    dec = MLP(latent_dim, n_params * info.dim, tuple(reversed(hidden)), act)
+    shape = tuple(info.shape)
+    enc = encoder.build(in_shape=condition_shape(shape, num_classes, encoder.meta.get("flat", False)), out_shape=(code_out,))
+    dec = decoder.build(in_shape=(dec_in,), out_shape=(lik.n_params * shape[0], *shape[1:]))
     return enc, dec
 
 
-def net_pair(info: DataInfo, net: str, code_out: int, dec_in: int, hidden: tuple[int, ...], act: str, width: int, n_params: int, num_classes: int = 0) -> tuple[nn.Module, nn.Module]:
-    """MLP or DCGAN-style conv encoder/decoder; labels widen the inputs by ``num_classes``."""
-    if net == "mlp":
-        return mlp_pair(info, code_out, dec_in, hidden, act, n_params, num_classes)
-    if info.kind != "image" or len(info.shape) != 3:
-        raise GenzooError(f"net=conv needs image data (C, H, W), but {info.name} has shape {tuple(info.shape)}; use net=mlp")
-    from ..nets.conv import DCGANDiscriminator, DCGANGenerator
-
-    c, h, w = info.shape
-    enc = DCGANDiscriminator((c + num_classes, h, w), code_out, width)
-    dec = DCGANGenerator(dec_in, tuple(info.shape), width, out_channels=n_params * c)
-    return enc, dec
-
-
-def make_prior(info: DataInfo, prior: str, latent_dim: int, n_components: int, n_pseudo: int, flow_layers: int) -> Prior:
-    """The latent prior named by the ``prior`` option (``class``: a learned Gaussian per label)."""
-    if prior == "class":
-        return PRIORS.get("class_normal")(latent_dim, info.num_classes)
-    if prior == "normal":
-        return PRIORS.get("normal")(latent_dim)
-    if prior == "mog":
-        return PRIORS.get("mog")(latent_dim, n_components)
-    if prior == "vamp":
-        return PRIORS.get("vamp")(latent_dim, tuple(info.shape), n_pseudo)
-    if prior == "flow":
-        return PRIORS.get("flow")(latent_dim, flow_layers)
-    raise GenzooError(f"unknown prior {prior!r}; choose normal, mog, vamp or flow")
-
-
-def build_vae(info: DataInfo, *, latent_dim: int, hidden: tuple[int, ...], act: str, likelihood: str, net: str = "mlp",
-              width: int = 32, prior: str = "normal", n_components: int = 10, n_pseudo: int = 500, flow_layers: int = 4,
+def build_vae(info: DataInfo, *, latent_dim: int, encoder: Spec, decoder: Spec, likelihood: Spec, prior: Spec,
               num_classes: int = 0, **kwargs: Any) -> VAE:
     """One place that turns factory options into networks, a likelihood, a prior and a :class:`VAE`."""
-    lik = default_likelihood(info, likelihood)
-    enc, dec = net_pair(info, net, 2 * latent_dim, latent_dim + num_classes, hidden, act, width, lik.n_params, num_classes)
-    p = make_prior(info, prior, latent_dim, n_components, n_pseudo, flow_layers)
+    lik = likelihood.build(info=info)
+    enc, dec = build_nets(info, encoder, decoder, lik, 2 * latent_dim, latent_dim + num_classes, num_classes)
+    p = prior.build(dim=latent_dim, data_shape=tuple(info.shape), num_classes=info.num_classes)
     return VAE(enc, dec, lik, info, latent_dim, prior=p, num_classes=num_classes, **kwargs)
-
-
-Lik = Literal["auto", "bernoulli", "gaussian", "logistic"]
-Net = Literal["mlp", "conv"]
-PriorName = Literal["normal", "mog", "vamp", "flow"]
 
 
 # tiny_fit: one Gaussian fitted to the codes of four separated clusters puts most of its mass between
@@ -487,57 +455,67 @@ PriorName = Literal["normal", "mog", "vamp", "flow"]
 def ae(
     info: DataInfo,
     latent_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
     noise: Literal["none", "gaussian", "mask"] = "none",
     noise_level: float = 0.0,
-    net: Net = "mlp",
-    width: int = 32,
     code_sampler: Literal["gaussian", "mog"] = "gaussian",
     code_components: int = 10,
+    code_act: Literal["none", "sigmoid"] = "none",
 ) -> AE:
-    lik = default_likelihood(info, likelihood)
-    enc, dec = net_pair(info, net, latent_dim, latent_dim, hidden, act, width, lik.n_params)
-    return AE(enc, dec, lik, info, latent_dim, noise, noise_level, code_sampler=code_sampler, code_components=code_components)
+    """Args:
+        latent_dim: size of the code.
+        noise, noise_level: input corruption (``gaussian``: std; ``mask``: drop probability).
+        code_sampler, code_components: the distribution fitted to the codes after training.
+        code_act: ``sigmoid`` squashes the codes into [0, 1].
+    """
+    lik = likelihood.build(info=info)
+    enc, dec = build_nets(info, encoder, decoder, lik, latent_dim, latent_dim)
+    return AE(enc, dec, lik, info, latent_dim, noise, noise_level, code_sampler=code_sampler, code_components=code_components,
+              code_act=code_act)
 
 
 @MODELS.register("dae", help="denoising autoencoder (Vincent et al. 2008): reconstruct x from a masked or noisy copy", tiny_fit={"model": {"code_sampler": "mog"}})
 def dae(
     info: DataInfo,
     latent_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
     noise: Literal["gaussian", "mask"] = "mask",
     noise_level: float = 0.25,
-    net: Net = "mlp",
-    width: int = 32,
     code_sampler: Literal["gaussian", "mog"] = "gaussian",
     code_components: int = 10,
+    code_act: Literal["none", "sigmoid"] = "none",
 ) -> AE:
-    return ae(info, latent_dim, hidden, act, likelihood, noise, noise_level, net, width, code_sampler, code_components)
+    """Args:
+        latent_dim: size of the code.
+        noise, noise_level: input corruption (``gaussian``: std; ``mask``: drop probability).
+        code_sampler, code_components: the distribution fitted to the codes after training.
+        code_act: ``sigmoid`` squashes the codes into [0, 1].
+    """
+    return ae(info, latent_dim, encoder, decoder, likelihood, noise, noise_level, code_sampler, code_components, code_act)
 
 
 # tiny_fit: N(0, I) prior draws cannot land on four 0.1-wide 2-D modes after 300 steps (the
 # decoder must cross the gaps somewhere); a learned mixture prior is the natural setting for that data.
-@MODELS.register("vae", help="variational autoencoder (Kingma & Welling 2014); prior=mog|vamp|flow, net=conv, beta != 1: β-VAE",
+@MODELS.register("vae", help="variational autoencoder (Kingma & Welling 2014); prior=mog|vamp|flow, encoder.type=conv, beta != 1: β-VAE",
                  tiny_fit={"model": {"prior": "mog"}})
 def vae(
     info: DataInfo,
     latent_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    prior: Spec = PRIOR,
     beta: float = 1.0,
-    prior: PriorName = "normal",
-    n_components: int = 10,
-    n_pseudo: int = 500,
-    flow_layers: int = 4,
-    net: Net = "mlp",
-    width: int = 32,
     kl_warmup: int = 0,
 ) -> VAE:
-    return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, flow_layers=flow_layers, beta=beta,
-                     kl_warmup=kl_warmup)
+    """Args:
+        latent_dim: size of z.
+        beta: weight of the KL term.
+        kl_warmup: updates over which the KL weight rises from 0 to beta (0: off).
+    """
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood, prior=prior,
+                     beta=beta, kl_warmup=kl_warmup)

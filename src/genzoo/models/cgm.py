@@ -31,17 +31,16 @@ References:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
+from ..config import Spec
 from ..data.base import Batch, Data, DataInfo
-from ..distributions import ConditionalNormal
+from ..distributions import ConditionalNormal, likelihood
 from ..errors import GenzooError
-from ..nets.mlp import MLP
+from ..nets.base import net
 from ..registry import MODELS
-from .autoencoders import VAE, default_likelihood, mlp_pair
+from .autoencoders import VAE, build_nets
 from .base import GenerativeModel
 
 
@@ -145,14 +144,15 @@ def cgm(
     info: DataInfo,
     given: int = 1,
     latent_dim: int = 32,
-    hidden: tuple[int, ...] = (500,),
-    act: str = "relu",
-    likelihood: Literal["auto", "bernoulli", "gaussian"] = "auto",
+    encoder: Spec = net("mlp", mlp={"hidden": (500,)}, help="recognition network q(z|x,y): [y, x] -> z"),
+    decoder: Spec = net(follow="encoder", mirror=True, help="generation network p(y|x,z): [z, x] -> y; mirrors the encoder without a type"),
+    prior_net: Spec = net(follow="encoder", help="prior network p(z|x): x -> z; a copy of the encoder's type and options without its own"),
+    likelihood: Spec = likelihood(),
     alpha: float = 1.0,
 ) -> CGM:
     """Args:
         given: observed quadrants (1 bottom-left, 2 left half, 3 all but top-right).
-        latent_dim, hidden, act: the recognition, prior and generation MLPs.
+        latent_dim: size of z.
         alpha: hybrid weight of the CVAE bound against the GSNN term (Sohn et al. §4.2).
     """
     if info.kind != "image" or len(info.shape) != 3:
@@ -161,8 +161,8 @@ def cgm(
     d_x = int(mask.sum()) * info.shape[0]
     part = DataInfo(name=f"{info.name}[unobserved]", shape=(info.dim - d_x,), kind="image", value_range=info.value_range,
                     levels=info.levels, binarize=info.binarize)
-    lik = default_likelihood(part, likelihood)
-    enc, dec = mlp_pair(part, 2 * latent_dim, latent_dim + d_x, hidden, act, lik.n_params, extra_in=d_x)
-    prior = ConditionalNormal(latent_dim, MLP(d_x, 2 * latent_dim, hidden, act))
+    lik = likelihood.build(info=part)
+    enc, dec = build_nets(part, encoder, decoder, lik, 2 * latent_dim, latent_dim + d_x, num_classes=d_x)
+    prior = ConditionalNormal(latent_dim, prior_net.build(in_shape=(d_x,), out_shape=(2 * latent_dim,)))
     vae = VAE(enc, dec, lik, part, latent_dim, prior=prior, num_classes=d_x)
     return CGM(vae, info, mask, alpha)

@@ -24,15 +24,16 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..config import Component, Spec
 from ..data.base import Batch, DataInfo
 from ..divergences import log_standard_normal
 from ..errors import GenzooError
-from ..nets.coupling import CouplingFlow, MultiScaleFlow
+from ..nets.coupling import FLOWS
 from ..registry import MODELS
 from .base import GenerativeModel
 
@@ -42,7 +43,7 @@ class RealNVP(GenerativeModel):
 
     Args:
         flow: any module with ``forward(x) -> (z (B, D), logdet (B,))`` and ``inverse(z) -> x``,
-            taking inputs shaped like the data (a :class:`CouplingFlow` is given flat vectors).
+            taking inputs shaped like the data (a :class:`~genzoo.nets.coupling.CouplingFlow` is given flat vectors).
         info: the data's metadata.
         flat: feed the flow ``(B, D)`` vectors (else ``(B, *shape)``).
         alpha: logit-transform margin; ``None`` models the data as continuous (no dequantisation).
@@ -124,37 +125,26 @@ class RealNVP(GenerativeModel):
         return self.decode(z)
 
 
+def auto_flow(info: Any) -> str:
+    """multiscale for images, coupling otherwise."""
+    return "multiscale" if info.kind == "image" and len(info.shape) == 3 else "coupling"
+
+
 @MODELS.register("realnvp", help="RealNVP affine-coupling flow (Dinh et al. 2017): exact log-likelihood, multi-scale for images")
 def realnvp(
     info: DataInfo,
-    arch: Literal["auto", "mlp", "multiscale"] = "auto",
-    n_layers: int = 8,
-    hidden: tuple[int, ...] = (64, 64),
-    n_scales: int = 2,
-    width: int = 64,
-    n_blocks: int = 2,
+    flow: Spec = Component(FLOWS, auto_flow, help="the bijection: coupling (flat vectors) or multiscale (images)"),
     alpha: float = 0.05,
     dequantize: bool = True,
 ) -> RealNVP:
-    """RealNVP on points (``mlp``: ``n_layers`` couplings with ``hidden`` MLPs) or images.
+    """RealNVP on points (``coupling``: affine couplings with MLP conditioners) or images (``multiscale``).
 
     Args:
-        arch: ``auto`` picks ``multiscale`` for images whose sides divide by 2^(n_scales-1),
-            else ``mlp`` (couplings on the flattened vector).
-        n_layers, hidden: the ``mlp`` flow.
-        n_scales, width, n_blocks: the ``multiscale`` flow (scales, conditioner channels, residual blocks).
+        flow: ``--set model.flow.n_layers=8`` (coupling), ``--set model.flow.n_scales=3`` (multiscale).
         alpha: logit-transform margin for images (RealNVP uses 0.05).
         dequantize: for images with ``info.levels > 0``: uniform dequantisation + logit
             transform; off models the values as continuous.
     """
-    if arch == "auto":
-        f = 2 ** (n_scales - 1)
-        arch = "multiscale" if info.kind == "image" and len(info.shape) == 3 and info.shape[1] % f == 0 and info.shape[2] % f == 0 else "mlp"
-    if arch == "multiscale":
-        if info.kind != "image" or len(info.shape) != 3:
-            raise GenzooError(f"arch=multiscale needs images (C, H, W), got shape {info.shape}; use arch=mlp")
-        flow: nn.Module = MultiScaleFlow(info.shape, n_scales, width, n_blocks)
-    else:
-        flow = CouplingFlow(info.dim, n_layers, hidden)
     discrete = dequantize and info.kind == "image" and info.levels > 1
-    return RealNVP(flow, info, flat=arch == "mlp", alpha=alpha if discrete else None)
+    return RealNVP(flow.build(shape=tuple(info.shape)), info, flat=bool(flow.meta.get("flat", False)),
+                   alpha=alpha if discrete else None)

@@ -19,8 +19,12 @@ energy (EBGAN)      r + relu(m - f)  (r, f: energies)         f (+ pull-away ter
 ==================  =======================================  ==========================
 
 Conditioning (cGAN) appends a one-hot label to z and to the critic's input (as constant
-feature maps for images). EBGAN, BEGAN and InfoGAN reuse this objective through small
+feature maps for conv critics). EBGAN, BEGAN and InfoGAN reuse this objective through small
 subclasses in :mod:`genzoo.models.gan_variants`.
+
+The networks are nested options (:mod:`genzoo.config`): ``generator`` and ``critic`` are two
+independent networks (``auto``: DCGAN convolutions for images, MLPs otherwise), e.g.
+``--set model.critic.hidden=[256,256]`` or ``--set model.generator.type=mlp``.
 
 References:
     Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014.
@@ -42,11 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import Batch, DataInfo
 from ..divergences import F_DIVERGENCES
 from ..errors import GenzooError
-from ..nets.conv import DCGANDiscriminator, DCGANGenerator
-from ..nets.mlp import MLP
+from ..nets.base import append_condition, condition_shape, net, one_hot, takes_flat
 from ..registry import MODELS
 from .base import GenerativeModel, Player
 
@@ -151,20 +155,6 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     return mean((grad.reshape(scores.shape[0], -1).norm(dim=1) - 1) ** 2)  # norm over each critic input
 
 
-def one_hot(c: Tensor, num_classes: int, like: Tensor) -> Tensor:
-    """Labels ``(B,)`` (or already one-hot/soft ``(B, K)``) as float ``(B, K)`` on ``like``'s device."""
-    if c.dim() == 2:
-        return c.to(device=like.device, dtype=like.dtype)
-    return F.one_hot(c.long(), num_classes).to(device=like.device, dtype=like.dtype)
-
-
-def _append_labels(x: Tensor, y: Tensor) -> Tensor:
-    """Concatenate one-hot ``y (B, K)`` to ``x`` along dim 1, as constant maps for images."""
-    if x.dim() > 2:
-        y = y.view(*y.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
-    return torch.cat([x, y], dim=1)
-
-
 # -- the objective -----------------------------------------------------------------------------
 
 
@@ -173,8 +163,8 @@ class GAN(GenerativeModel):
 
     Args:
         generator: ``(B, latent_dim [+ K]) -> (B, *shape)`` raw outputs.
-        critic: ``(B, *shape) -> (B, 1)`` scores (``(B, C + K, H, W)`` / ``(B, D + K)`` inputs when
-            conditional).
+        critic: ``(B, *shape) -> (B, 1)`` scores (``(B, C + K, H, W)`` inputs when conditional,
+            or ``(B, D + K)`` for a critic that flattens its input, :func:`~genzoo.nets.base.takes_flat`).
         loss: an :class:`AdversarialLoss`.
         info: the data's metadata.
         latent_dim: size of z ~ N(0, I).
@@ -216,6 +206,7 @@ class GAN(GenerativeModel):
             raise GenzooError(f"pack must be at least 1, got {pack}")
         self.pack = pack
         self.generator, self.critic, self.adv = generator, critic, loss
+        self.flat_condition = takes_flat(critic)
         self.info, self.latent_dim, self.num_classes = info, latent_dim, num_classes
         self.n_critic, self.clip, self.gp_weight, self.out_act = n_critic, clip, gp_weight, out_act
         self.critic_optim = dict(critic_optim or {})
@@ -264,7 +255,7 @@ class GAN(GenerativeModel):
 
     def score(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Raw critic scores ``(B,)`` (for EBGAN/BEGAN: energies); ``(B / pack,)`` when packing."""
-        v = x if y is None else _append_labels(x, y)  # (B, C [+ K], ...)
+        v = x if y is None else append_condition(x, y, self.flat_condition)  # (B, C [+ K], ...) or (B, D [+ K])
         if self.pack > 1:
             if v.shape[0] % self.pack:
                 raise GenzooError(f"pack={self.pack} needs a batch size divisible by {self.pack}, got {v.shape[0]}; "
@@ -308,16 +299,7 @@ class GAN(GenerativeModel):
         return {"loss": loss}
 
 
-# -- networks for the factories ------------------------------------------------------------------
-
-
-def pick_net(info: DataInfo, net: str) -> str:
-    """``auto``: DCGAN convolutions for images, MLPs for points/vectors."""
-    if net == "auto":
-        return "dcgan" if info.kind == "image" and len(info.shape) == 3 else "mlp"
-    if net == "dcgan" and (info.kind != "image" or len(info.shape) != 3):
-        raise GenzooError(f"net=dcgan needs (C, H, W) images but the data has shape {info.shape}; use net=mlp")
-    return net
+# -- factories ----------------------------------------------------------------------------------
 
 
 def output_activation(info: DataInfo) -> str:
@@ -331,65 +313,73 @@ def output_activation(info: DataInfo) -> str:
     return "none"
 
 
-def gan_nets(
-    info: DataInfo, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
-    cond: int = 0, critic_out: int = 1, batch_norm: bool = True, pack: int = 1,
-) -> tuple[nn.Module, nn.Module]:
-    """A generator ``latent_dim + cond -> data`` and a critic ``pack x (data (+ cond)) -> critic_out``."""
-    net = pick_net(info, net)
-    if net == "dcgan":
-        c, h, w = info.shape
-        gen = DCGANGenerator(latent_dim + cond, (c, h, w), width)
-        critic = DCGANDiscriminator(((c + cond) * pack, h, w), critic_out, width, batch_norm)
-        return gen, critic
-    gen = MLP(latent_dim + cond, info.dim, hidden, "relu")
-    critic = MLP((info.dim + cond) * pack, critic_out, hidden, "leaky_relu")
-    return gen, critic
-
-
+GENERATOR = net(mlp={"hidden": (128, 128)}, help="G: noise -> data (auto: DCGAN convolutions for images, an MLP otherwise)")
+CRITIC = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, help="D: data -> score (auto: DCGAN convolutions for images, an MLP otherwise)")
 ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et al. 2016, §4
 
 
-def _build(info: DataInfo, loss: AdversarialLoss, net: str, latent_dim: int, hidden: tuple[int, ...], width: int, *,
-           conditional: bool = False, batch_norm: bool = True, optim: dict[str, Any] | None = None, pack: int = 1,
-           **kw: Any) -> GAN:
+def build_gan_nets(info: DataInfo, generator: Spec, critic: Spec, latent_dim: int, *, cond: int = 0, critic_out: int = 1,
+                   pack: int = 1) -> tuple[nn.Module, nn.Module]:
+    """A generator ``latent_dim + cond -> data`` and a critic ``pack x (data (+ cond)) -> critic_out`` from their specs."""
+    gen = generator.build(in_shape=(latent_dim + cond,), out_shape=tuple(info.shape))
+    c_in = condition_shape(tuple(info.shape), cond, critic.meta.get("flat", False))
+    return gen, critic.build(in_shape=(pack * c_in[0], *c_in[1:]), out_shape=(critic_out,))
+
+
+def _build(info: DataInfo, loss: AdversarialLoss, generator: Spec, critic: Spec, latent_dim: int, *,
+           conditional: bool = False, optim: dict[str, Any] | None = None, pack: int = 1, **kw: Any) -> GAN:
     if conditional and info.num_classes < 1:
         raise GenzooError(f"a conditional GAN needs labelled data, but {info.name} has no classes; use an unconditional model")
     k = info.num_classes if conditional else 0
-    gen, critic = gan_nets(info, net, latent_dim, hidden, width, cond=k, batch_norm=batch_norm, pack=pack)
+    gen, crit = build_gan_nets(info, generator, critic, latent_dim, cond=k, pack=pack)
     optim = dict(ADAM_DCGAN if optim is None else optim)
-    return GAN(gen, critic, loss, info, latent_dim, out_act=output_activation(info), num_classes=k, pack=pack,
+    return GAN(gen, crit, loss, info, latent_dim, out_act=output_activation(info), num_classes=k, pack=pack,
                critic_optim=optim, generator_optim=dict(optim), **kw)
-
-
-Net = Literal["auto", "mlp", "dcgan"]
 
 
 @MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
 def gan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-        net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, pack=pack)
+        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack)
 
 
 @MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
-def dcgan(info: DataInfo, latent_dim: int = 100, width: int = 64,
+def dcgan(info: DataInfo, latent_dim: int = 100, generator: Spec = net("conv"), critic: Spec = net("conv"),
           loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss(loss), "dcgan", latent_dim, (), width, pack=pack)
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack)
 
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
 def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss(loss), net, latent_dim, hidden, width, conditional=True, pack=pack)
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, conditional=True, pack=pack)
 
 
 @MODELS.register("fgan", help="f-GAN (Nowozin et al. 2016): critic maximises a variational f-divergence bound")
 def fgan(info: DataInfo, latent_dim: int = 16,
          divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
          generator_update: Literal["alternative", "saddle"] = "alternative",
-         net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss("fgan", divergence=divergence, generator=generator_update), net, latent_dim,
-                  hidden, width, pack=pack)
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        divergence: the f-divergence whose variational bound the critic maximises.
+        generator_update: alternative (max E g_f(V(G(z))), stronger early gradients) or saddle (min of the bound).
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss("fgan", divergence=divergence, generator=generator_update), generator, critic,
+                  latent_dim, pack=pack)
 
 
 # A clipped critic (c = 0.01) needs thousands of rounds on a 2-D mixture (~0.2-0.5 of samples on a
@@ -399,29 +389,49 @@ def fgan(info: DataInfo, latent_dim: int = 16,
 # It trains on points all the same (benchmarks/bench_gan_modes.py).
 @MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5",
                  data_kinds=("image",), tiny_fit={"lr": None, "steps": 100})
-def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int = 5, net: Net = "auto",
-         hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic, clip=clip,
+def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int = 5, generator: Spec = GENERATOR,
+         critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        clip: critic weights are clipped to [-clip, clip] after each update.
+        n_critic: critic updates per generator update.
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss("wasserstein"), generator, critic, latent_dim, n_critic=n_critic, clip=clip,
                   optim={"name": "rmsprop", "lr": 5e-5}, pack=pack)
 
 
+# no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
 @MODELS.register("wgan_gp", help="WGAN-GP (Gulrajani et al. 2017): gradient penalty λ=10, Adam 1e-4 β=(0, 0.9)",
                  tiny_fit={"steps": 600})  # ~0.6 of samples on a mode at 300 rounds, > 0.9 at 600
-def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_critic: int = 5, net: Net = "auto",
-            hidden: tuple[int, ...] = (128, 128), width: int = 64, pack: int = 1) -> GAN:
-    # no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
-    return _build(info, adversarial_loss("wasserstein"), net, latent_dim, hidden, width, n_critic=n_critic,
-                  gp_weight=gp_weight, batch_norm=False, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}, pack=pack)
+def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_critic: int = 5, generator: Spec = GENERATOR,
+            critic: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
+                               help="D: data -> score, without batch norm (the penalty is per example)"),
+            pack: int = 1) -> GAN:
+    """Args:
+        gp_weight: λ of the gradient penalty.
+        n_critic: critic updates per generator update.
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss("wasserstein"), generator, critic, latent_dim, n_critic=n_critic,
+                  gp_weight=gp_weight, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}, pack=pack)
 
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
-def lsgan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
-          width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss("least_squares"), net, latent_dim, hidden, width, pack=pack)
+def lsgan(info: DataInfo, latent_dim: int = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss("least_squares"), generator, critic, latent_dim, pack=pack)
 
 
 @MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)",
                  tiny_fit={"steps": 600})  # slower start than the log-loss GANs on the 2-D mixture
-def hinge_gan(info: DataInfo, latent_dim: int = 16, net: Net = "auto", hidden: tuple[int, ...] = (128, 128),
-              width: int = 64, pack: int = 1) -> GAN:
-    return _build(info, adversarial_loss("hinge"), net, latent_dim, hidden, width, pack=pack)
+def hinge_gan(info: DataInfo, latent_dim: int = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+    """
+    return _build(info, adversarial_loss("hinge"), generator, critic, latent_dim, pack=pack)

@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import Batch, DataInfo
-from ..nets.conv import DCGANDiscriminator, DCGANGenerator
-from ..nets.mlp import MLP
+from ..errors import GenzooError
+from ..nets.base import HasFeatures, net
 from ..registry import MODELS
-from .gan import ADAM_DCGAN, GAN, AdversarialLoss, Net, adversarial_loss, gan_nets, output_activation, pick_net
+from .gan import ADAM_DCGAN, CRITIC, GAN, GENERATOR, AdversarialLoss, adversarial_loss, build_gan_nets, output_activation
 
 
 class AutoencoderCritic(nn.Module):
@@ -60,22 +61,16 @@ class AutoencoderCritic(nn.Module):
         return self.decode(self.encode(x))
 
 
-def autoencoder_critic(info: DataInfo, net: str, code_dim: int | None, hidden: tuple[int, ...], width: int,
-                       batch_norm: bool) -> AutoencoderCritic:
-    """Encoder/decoder critic; ``code_dim=None``: 64 for images, half the dimension for vectors.
+def autoencoder_critic(info: DataInfo, encoder: Spec, decoder: Spec, code_dim: int | None) -> AutoencoderCritic:
+    """Encoder/decoder critic from their specs; ``code_dim=None``: 64 for images, half the dimension for vectors.
 
     The code must be a bottleneck: an autoencoder wider than its data reconstructs anything,
     and its energy then tells real from generated examples nothing.
     """
     if code_dim is None:
-        code_dim = 64 if pick_net(info, net) == "dcgan" else max(1, info.dim // 2)
-    if pick_net(info, net) == "dcgan":
-        c, h, w = info.shape
-        enc: nn.Module = DCGANDiscriminator((c, h, w), code_dim, width, batch_norm)
-        dec: nn.Module = DCGANGenerator(code_dim, (c, h, w), width)
-    else:
-        enc = MLP(info.dim, code_dim, hidden, "leaky_relu")
-        dec = MLP(code_dim, info.dim, tuple(reversed(hidden)), "leaky_relu")
+        code_dim = 64 if info.kind == "image" else max(1, info.dim // 2)
+    enc = encoder.build(in_shape=tuple(info.shape), out_shape=(code_dim,))
+    dec = decoder.build(in_shape=(code_dim,), out_shape=tuple(info.shape))
     return AutoencoderCritic(enc, dec, info.shape, output_activation(info))
 
 
@@ -140,20 +135,10 @@ class BEGAN(GAN):
             self._balance = None
 
 
-def critic_split(critic: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(features, scores)`` of a critic: DCGAN's ``features``/``head``, or an MLP's last layer apart."""
-    if hasattr(critic, "features") and hasattr(critic, "head"):
-        h = critic.features(x)
-        return h, critic.head(h)
-    layers = list(critic)  # an MLP (nn.Sequential): everything but the final linear map is the body
-    h = x.flatten(1)
-    for m in layers[:-1]:
-        h = m(h)
-    return h, layers[-1](h)
-
-
-def critic_feature_dim(critic: nn.Module) -> int:
-    return critic.feature_dim if hasattr(critic, "feature_dim") else list(critic)[-1].in_features
+def critic_split(critic: HasFeatures, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(features (B, F), scores (B, 1))`` of a critic split into a body and a linear head."""
+    h = critic.features(x)
+    return h, critic.head(h)
 
 
 class InfoGAN(GAN):
@@ -167,6 +152,9 @@ class InfoGAN(GAN):
     def __init__(self, generator: nn.Module, critic: nn.Module, q_head: nn.Module, loss: AdversarialLoss,
                  info: DataInfo, noise_dim: int, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
                  info_weight: float = 1.0, cont_weight: float = 0.1, **kw: Any) -> None:
+        if not isinstance(critic, HasFeatures):
+            raise GenzooError(f"InfoGAN's Q head reads the critic's features, but {type(critic).__name__} has no "
+                              "features()/head/feature_dim; use an mlp or conv critic")
         super().__init__(generator, critic, loss, info, noise_dim + n_cat * cat_dim + n_cont, **kw)
         self.q_head, self.noise_dim = q_head, noise_dim
         self.n_cat, self.cat_dim, self.n_cont = n_cat, cat_dim, n_cont
@@ -240,21 +228,40 @@ class InfoGAN(GAN):
 
 # -- factories ----------------------------------------------------------------------------------
 
+# the autoencoder critic: an encoder to a code and its mirror back (leaky ReLUs, as the critics)
+AE_ENCODER = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, help="the critic's encoder: data -> code")
+AE_DECODER = net(follow="encoder", mirror=True, mlp={"hidden": (128, 128), "act": "leaky_relu"},
+                 help="the critic's decoder: code -> data; without a type it mirrors the encoder")
+
 
 @MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
 def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, margin: float = 1.0, pt_weight: float = 0.1,
-          net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> EBGAN:
-    gen, _ = gan_nets(info, net, latent_dim, hidden, width)
-    critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=True)
+          generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER) -> EBGAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
+        margin: m of the critic's hinge on generated energies.
+        pt_weight: weight of the pull-away term in the generator loss.
+    """
+    gen = generator.build(in_shape=(latent_dim,), out_shape=tuple(info.shape))
+    critic = autoencoder_critic(info, encoder, decoder, code_dim)
     return EBGAN(gen, critic, adversarial_loss("energy", margin=margin), info, latent_dim, pt_weight,
                  out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN))
 
 
 @MODELS.register("began", help="boundary-equilibrium GAN (Berthelot et al. 2017): equilibrium γ, k_t controller")
 def began(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, gamma: float = 0.5, lambda_k: float = 1e-3,
-          net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> BEGAN:
-    gen, _ = gan_nets(info, net, latent_dim, hidden, width)
-    critic = autoencoder_critic(info, net, code_dim, hidden, width, batch_norm=False)
+          generator: Spec = GENERATOR, encoder: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
+                                                           help="the critic's encoder: data -> code (no batch norm)"),
+          decoder: Spec = AE_DECODER) -> BEGAN:
+    """Args:
+        latent_dim: size of z ~ N(0, I).
+        code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
+        gamma: the equilibrium ratio γ = E L(G(z)) / E L(x).
+        lambda_k: the k_t controller's gain.
+    """
+    gen = generator.build(in_shape=(latent_dim,), out_shape=tuple(info.shape))
+    critic = autoencoder_critic(info, encoder, decoder, code_dim)
     optim = {"name": "adam", "lr": 1e-4, "betas": (0.5, 0.999)}
     return BEGAN(gen, critic, info, latent_dim, gamma, lambda_k, out_act=output_activation(info),
                  critic_optim=optim, generator_optim=dict(optim))
@@ -262,10 +269,19 @@ def began(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, gam
 
 @MODELS.register("infogan", help="InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head on the critic body")
 def infogan(info: DataInfo, latent_dim: int = 16, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
-            info_weight: float = 1.0, cont_weight: float = 0.1, net: Net = "auto", hidden: tuple[int, ...] = (128, 128), width: int = 64) -> InfoGAN:
+            info_weight: float = 1.0, cont_weight: float = 0.1, generator: Spec = GENERATOR, critic: Spec = CRITIC,
+            q_head: Spec = net("mlp", mlp={"hidden": (128,), "act": "leaky_relu"}, help="Q: critic features -> code logits and Gaussian parameters")) -> InfoGAN:
+    """Args:
+        latent_dim: size of the noise part of the generator input.
+        n_cat, cat_dim: categorical codes and their number of categories.
+        n_cont: continuous codes, uniform on [-1, 1].
+        info_weight, cont_weight: λ of the categorical and of the continuous information terms.
+    """
     codes = n_cat * cat_dim + n_cont
-    gen, critic = gan_nets(info, net, latent_dim + codes, hidden, width)
-    q_head = MLP(critic_feature_dim(critic), n_cat * cat_dim + 2 * n_cont, (128,), "leaky_relu")
-    return InfoGAN(gen, critic, q_head, adversarial_loss("non_saturating"), info, latent_dim, n_cat, cat_dim, n_cont,
+    gen, crit = build_gan_nets(info, generator, critic, latent_dim + codes)
+    if not isinstance(crit, HasFeatures):
+        raise GenzooError(f"infogan's Q head reads the critic's features; a {critic.type} critic has none, use mlp or conv")
+    q = q_head.build(in_shape=(crit.feature_dim,), out_shape=(n_cat * cat_dim + 2 * n_cont,))
+    return InfoGAN(gen, crit, q, adversarial_loss("non_saturating"), info, latent_dim, n_cat, cat_dim, n_cont,
                    info_weight, cont_weight, out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN),
                    generator_optim=dict(ADAM_DCGAN))

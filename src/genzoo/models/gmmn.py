@@ -24,12 +24,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..config import Component, Spec
 from ..data.base import Batch, DataInfo
 from ..divergences import mmd2
 from ..errors import GenzooError
-from ..nets.mlp import MLP
+from ..nets.base import net
 from ..registry import MODELS
-from .autoencoders import AE, default_likelihood
+from .autoencoders import AE
 from .base import GenerativeModel, Player, Stage
 
 
@@ -45,15 +46,21 @@ class GMMN(GenerativeModel):
         sqrt: minimise sqrt(MMD²) (paper) rather than MMD².
         autoencoder: an :class:`AE` whose codes the generator matches (GMMN+AE).
         ae_steps: rounds of the autoencoder stage before the generator stage.
+        out_act: ``sigmoid`` squashes the generator's output into [0, 1] (images in [0, 1],
+            sigmoid codes); ``none`` leaves it raw.
     """
 
     def __init__(
         self, generator: nn.Module, info: DataInfo, noise_dim: int, bandwidths: tuple[float, ...],
         noise: str = "uniform", sqrt: bool = True, autoencoder: AE | None = None, ae_steps: int = 0,
+        out_act: str = "none",
     ) -> None:
         super().__init__()
         if noise not in ("uniform", "normal"):
             raise GenzooError(f"noise must be uniform or normal, got {noise!r}")
+        if out_act not in ("none", "sigmoid"):
+            raise GenzooError(f"out_act must be none or sigmoid, got {out_act!r}")
+        self.out_act = out_act
         if not bandwidths or min(bandwidths) <= 0:
             raise GenzooError(f"bandwidths must be positive kernel widths, got {bandwidths}")
         self.generator, self.info, self.noise_dim = generator, info, noise_dim
@@ -74,9 +81,14 @@ class GMMN(GenerativeModel):
         with torch.no_grad():
             return self.autoencoder.encode(x)
 
+    def generate(self, u: Tensor) -> Tensor:
+        """G(u) with the output activation, flat ``(B, D)`` (or codes ``(B, latent)``)."""
+        out = self.generator(u).flatten(1)
+        return torch.sigmoid(out) if self.out_act == "sigmoid" else out
+
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         target = self.targets(batch.x)
-        fake = self.generator(self.draw_noise(target.shape[0])).flatten(1)
+        fake = self.generate(self.draw_noise(target.shape[0]))
         m2 = mmd2(fake, target, self.bandwidths, y_weight=batch.weight)  # weighted examples: a weighted data measure
         # sqrt has an infinite slope at 0; the floor only matters for a perfect match
         loss = m2.clamp_min(1e-12).sqrt() if self.sqrt else m2
@@ -97,64 +109,70 @@ class GMMN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, c: Tensor | None = None) -> Tensor:
-        out = self.generator(self.draw_noise(n))
+        out = self.generate(self.draw_noise(n))
         if self.autoencoder is not None:
             return self.autoencoder.decode(out)
         return out.reshape(n, *self.info.shape)
-
-
-def _generator(noise_dim: int, out_dim: int, hidden: tuple[int, ...], sigmoid: bool) -> MLP:
-    return MLP(noise_dim, out_dim, hidden, "relu", out_act="sigmoid" if sigmoid else None)
 
 
 def _unit_range(info: DataInfo) -> bool:
     return info.kind == "image" and tuple(info.value_range) == (0.0, 1.0)
 
 
+GENERATOR = net("mlp", mlp={"hidden": (64, 256, 256, 1024)}, help="G: noise -> data (or codes); the paper's MLP 64-256-256-1024")
+
+
 @MODELS.register("gmmn", help="generative moment matching network (Li et al. 2015): generator trained by MMD in data space")
 def gmmn(
     info: DataInfo,
     noise_dim: int = 10,
-    hidden: tuple[int, ...] = (64, 256, 256, 1024),
+    generator: Spec = GENERATOR,
     bandwidths: tuple[float, ...] = (),
     noise: Literal["uniform", "normal"] = "uniform",
     sqrt: bool = True,
 ) -> GMMN:
     """Args:
+        noise_dim: dimension of the input noise.
         bandwidths: kernel widths; empty picks (2, 5, 10, 20, 40, 80) for images (the paper's
             MNIST choice) and (0.05, 0.1, 0.2, 0.5, 1, 2) for points.
+        noise: the input noise distribution (uniform on [-1, 1] as in the paper, or normal).
+        sqrt: minimise sqrt(MMD²) (the paper) rather than MMD².
     """
     if not bandwidths:
         bandwidths = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0) if info.kind == "image" else (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-    gen = _generator(noise_dim, info.dim, hidden, _unit_range(info))
-    return GMMN(gen, info, noise_dim, bandwidths, noise, sqrt)
+    gen = generator.build(in_shape=(noise_dim,), out_shape=(info.dim,))
+    return GMMN(gen, info, noise_dim, bandwidths, noise, sqrt, out_act="sigmoid" if _unit_range(info) else "none")
+
+
+# the paper's autoencoder: 1024 hidden units, sigmoid codes in [0, 1], trained with dropout-like masking noise
+AUTOENCODER = Component(MODELS, "dae", {name: {"latent_dim": 32, "noise": "mask", "noise_level": 0.1, "code_act": "sigmoid",
+                                               "encoder": {"type": "mlp", "hidden": (1024,)}} for name in ("dae", "ae")},
+                        help="the autoencoder whose codes the generator matches (a model: dae or ae)")
 
 
 @MODELS.register("gmmn_ae", help="GMMN on the codes of an autoencoder (Li et al. 2015): AE stage, then MMD on codes",
                  data_kinds=("image",))
 def gmmn_ae(
     info: DataInfo,
-    latent_dim: int = 32,
-    ae_hidden: tuple[int, ...] = (1024,),
+    autoencoder: Spec = AUTOENCODER,
     ae_steps: int = 5000,
-    ae_noise: Literal["none", "gaussian", "mask"] = "mask",
-    ae_noise_level: float = 0.1,
-    likelihood: Literal["auto", "bernoulli", "gaussian"] = "auto",
     noise_dim: int = 10,
-    hidden: tuple[int, ...] = (64, 256, 256, 1024),
+    generator: Spec = GENERATOR,
     bandwidths: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0),
     noise: Literal["uniform", "normal"] = "uniform",
     sqrt: bool = True,
 ) -> GMMN:
     """Args:
-        latent_dim, ae_hidden: the autoencoder (sigmoid codes in [0, 1], as in the paper).
+        autoencoder: the autoencoder model (``model.autoencoder.latent_dim=64``, ``model.autoencoder.encoder.hidden=2048``).
         ae_steps: rounds of the autoencoder stage; the generator trains for the rest.
-        ae_noise, ae_noise_level: input corruption while training the autoencoder.
+        noise_dim: dimension of the generator's input noise.
         bandwidths: kernel widths in code space (a multi-scale set for codes in [0, 1]^latent_dim).
+        noise: the input noise distribution (uniform on [-1, 1] as in the paper, or normal).
+        sqrt: minimise sqrt(MMD²) (the paper) rather than MMD².
     """
-    lik = default_likelihood(info, likelihood)
-    enc = MLP(info.dim, latent_dim, ae_hidden, "relu", out_act="sigmoid")
-    dec = MLP(latent_dim, lik.n_params * info.dim, tuple(reversed(ae_hidden)), "relu")
-    ae = AE(enc, dec, lik, info, latent_dim, ae_noise, ae_noise_level)
-    gen = _generator(noise_dim, latent_dim, hidden, sigmoid=True)
-    return GMMN(gen, info, noise_dim, bandwidths, noise, sqrt, autoencoder=ae, ae_steps=ae_steps)
+    ae = autoencoder.build(info=info)
+    if not isinstance(ae, AE) or len(ae.players()) != 1:
+        raise GenzooError(f"gmmn_ae's autoencoder must be an autoencoder model (ae or dae), got {autoencoder.type}")
+    gen = generator.build(in_shape=(noise_dim,), out_shape=(ae.latent_dim,))
+    return GMMN(gen, info, noise_dim, bandwidths, noise, sqrt, autoencoder=ae, ae_steps=ae_steps,
+                out_act="sigmoid" if ae.code_act == "sigmoid" else "none")

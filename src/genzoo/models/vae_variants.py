@@ -12,17 +12,17 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import DataInfo
 from ..distributions import Likelihood, UniformCategorical, gumbel_softmax
 from ..errors import GenzooError
 from ..registry import MODELS
-from .autoencoders import VAE, Lik, Net, PriorName, build_vae, default_likelihood, net_pair
+from .autoencoders import DECODER, ENCODER, LIKELIHOOD, PRIOR, VAE, build_nets, build_vae
 
 
 class DiscreteVAE(VAE):
@@ -47,6 +47,7 @@ class DiscreteVAE(VAE):
                          prior=UniformCategorical(n_latents, n_categories), beta=beta)
         self.n_latents, self.n_categories = n_latents, n_categories
         self.temperature, self.min_temperature, self.anneal_rate = temperature, min_temperature, anneal_rate
+        self.counts_updates = True  # the temperature schedule reads num_steps
         self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
 
     def tau(self) -> float:
@@ -94,18 +95,20 @@ def discrete_vae(
     info: DataInfo,
     n_latents: int = 20,
     n_categories: int = 10,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
     temperature: float = 1.0,
     min_temperature: float = 0.5,
     anneal_rate: float = 3e-5,
-    net: Net = "mlp",
-    width: int = 32,
 ) -> DiscreteVAE:
-    lik = default_likelihood(info, likelihood)
+    """Args:
+        n_latents, n_categories: the latent is n_latents one-hot vectors of n_categories values.
+        temperature, min_temperature, anneal_rate: the Gumbel-softmax temperature schedule.
+    """
+    lik = likelihood.build(info=info)
     d = n_latents * n_categories
-    enc, dec = net_pair(info, net, d, d, hidden, act, width, lik.n_params)
+    enc, dec = build_nets(info, encoder, decoder, lik, d, d)
     return DiscreteVAE(enc, dec, lik, info, n_latents, n_categories, temperature, min_temperature, anneal_rate)
 
 
@@ -114,57 +117,62 @@ def discrete_vae(
 def beta_vae(
     info: DataInfo,
     latent_dim: int = 10,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    prior: Spec = PRIOR,
     beta: float = 4.0,
     capacity: float = 0.0,
     capacity_steps: int = 10000,
     gamma: float = 1000.0,
-    prior: PriorName = "normal",
-    n_components: int = 10,
-    net: Net = "mlp",
-    width: int = 32,
     kl_warmup: int = 0,
 ) -> VAE:
-    return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, beta=beta, capacity=capacity, capacity_steps=capacity_steps, gamma=gamma,
-                     kl_warmup=kl_warmup)
+    """Args:
+        latent_dim: size of z.
+        beta: weight of the KL term.
+        capacity, capacity_steps, gamma: capacity > 0 trains γ|KL − C| with C rising to capacity.
+        kl_warmup: updates over which the KL weight rises from 0 to beta (0: off).
+    """
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood, prior=prior,
+                     beta=beta, capacity=capacity, capacity_steps=capacity_steps, gamma=gamma, kl_warmup=kl_warmup)
 
 
 @MODELS.register("cvae", help="conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y), prior=class: learned p(z|y); sample(n, c) draws class c")
 def cvae(
     info: DataInfo,
     latent_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    prior: Spec = PRIOR,
     beta: float = 1.0,
-    prior: Literal["normal", "class", "mog", "flow"] = "normal",
-    n_components: int = 10,
-    net: Net = "mlp",
-    width: int = 32,
 ) -> VAE:
+    """Args:
+        latent_dim: size of z.
+        prior: p(z), or with ``class`` a learned Gaussian per label p(z|y) (vamp needs an unconditional encoder).
+        beta: weight of the KL term.
+    """
     if info.num_classes < 1:
         raise GenzooError(f"cvae needs labelled data, but {info.name} has no classes; use vae")
-    return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, beta=beta, num_classes=info.num_classes)
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood, prior=prior,
+                     beta=beta, num_classes=info.num_classes)
 
 
 @MODELS.register("iwae", help="importance weighted autoencoder (Burda et al. 2016): trains the k-sample bound", tiny_fit={"model": {"prior": "mog"}})
 def iwae(
     info: DataInfo,
     latent_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    prior: Spec = PRIOR,
     k: int = 50,
-    prior: PriorName = "normal",
-    n_components: int = 10,
-    n_pseudo: int = 500,
-    net: Net = "mlp",
-    width: int = 32,
     kl_warmup: int = 0,
 ) -> VAE:
-    return build_vae(info, latent_dim=latent_dim, hidden=hidden, act=act, likelihood=likelihood, net=net, width=width,
-                     prior=prior, n_components=n_components, n_pseudo=n_pseudo, iw_k=k, kl_warmup=kl_warmup)
+    """Args:
+        latent_dim: size of z.
+        k: importance samples of the training bound.
+        kl_warmup: updates over which the KL weight rises from 0 to 1 (0: off).
+    """
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood, prior=prior,
+                     iw_k=k, kl_warmup=kl_warmup)

@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood
 from ..registry import MODELS
-from .autoencoders import AE, Lik, Net, default_likelihood, net_pair
+from .autoencoders import DECODER, ENCODER, LIKELIHOOD, AE, build_nets
 from .base import Player
 
 
@@ -174,17 +175,21 @@ def vqvae(
     n_latents: int = 16,
     n_codes: int = 64,
     emb_dim: int = 16,
-    hidden: tuple[int, ...] = (512,),
-    act: str = "relu",
-    likelihood: Lik = "auto",
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
     beta: float = 0.25,
     ema: bool = False,
     ema_decay: float = 0.99,
     prior_hidden: int = 256,
-    net: Net = "mlp",
-    width: int = 32,
 ) -> VQVAE:
-    lik = default_likelihood(info, likelihood)
+    """Args:
+        n_latents, n_codes, emb_dim: code grid length, codebook size K and vector size D.
+        beta: commitment weight.
+        ema, ema_decay: update the codebook by moving averages instead of its loss.
+        prior_hidden: width of the MADE prior over code indices.
+    """
+    lik = likelihood.build(info=info)
     d = n_latents * emb_dim
-    enc, dec = net_pair(info, net, d, d, hidden, act, width, lik.n_params)
+    enc, dec = build_nets(info, encoder, decoder, lik, d, d)
     return VQVAE(enc, dec, lik, info, n_latents, n_codes, emb_dim, beta, ema, ema_decay, prior_hidden)

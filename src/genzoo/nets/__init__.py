@@ -1,5 +1,13 @@
-"""Networks only — no objectives. Every model takes its networks as plain ``nn.Module``s."""
+"""Networks only — no objectives. Every model takes its networks as plain ``nn.Module``s.
 
+Importing this package registers every network of :data:`~genzoo.registry.NETS` (``mlp``,
+``conv``) and flow of :data:`FLOWS` (``coupling``, ``multiscale``).
+"""
+
+from .base import HasFeatures, append_condition, auto_net, condition_shape, net, one_hot
+from .conv import DCGANDiscriminator, DCGANGenerator
+from .coupling import FLOWS, CouplingFlow, MultiScaleFlow
 from .mlp import MLP, activation
 
-__all__ = ["MLP", "activation"]
+__all__ = ["FLOWS", "MLP", "CouplingFlow", "DCGANDiscriminator", "DCGANGenerator", "HasFeatures", "MultiScaleFlow",
+           "activation", "append_condition", "auto_net", "condition_shape", "net", "one_hot"]

@@ -51,7 +51,6 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@NETS.register("dcgan_generator", help="DCGAN generator: linear projection of z, then transposed convolutions")
 class DCGANGenerator(nn.Module):
     """``z (B, latent_dim) -> (B, out_channels or C, H, W)`` raw outputs (no final activation).
 
@@ -63,6 +62,7 @@ class DCGANGenerator(nn.Module):
         width: channels of the last hidden layer; layer ``i`` from the output has
             ``width * 2^i`` channels (DCGAN's 64x64 net is ``width=128``: 1024-512-256-128).
         out_channels: output channels (e.g. ``2 * C`` for a Gaussian mean and log-scale).
+        batch_norm: batch norm after the projection and every hidden layer (DCGAN's choice).
 
     Example:
         >>> g = DCGANGenerator(16, (1, 28, 28), width=8)
@@ -70,7 +70,8 @@ class DCGANGenerator(nn.Module):
         torch.Size([3, 1, 28, 28])
     """
 
-    def __init__(self, latent_dim: int, shape: tuple[int, int, int], width: int = 64, out_channels: int | None = None) -> None:
+    def __init__(self, latent_dim: int, shape: tuple[int, int, int], width: int = 64, out_channels: int | None = None,
+                 batch_norm: bool = True) -> None:
         super().__init__()
         s0, k = dcgan_plan(shape)
         self.latent_dim, self.shape = latent_dim, tuple(shape)
@@ -78,10 +79,11 @@ class DCGANGenerator(nn.Module):
         ch = width * 2 ** max(k - 1, 0)
         self.base = (ch, s0, s0)
         # a linear projection of z "reshaped into a 4-dimensional tensor" is DCGAN's first layer
-        self.project = nn.Linear(latent_dim, ch * s0 * s0, bias=False)
-        layers: list[nn.Module] = [nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
+        self.project = nn.Linear(latent_dim, ch * s0 * s0, bias=not batch_norm)
+        norm = (lambda n: nn.BatchNorm2d(n)) if batch_norm else (lambda n: nn.Identity())
+        layers: list[nn.Module] = [norm(ch), nn.ReLU(inplace=True)]
         for _ in range(k - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=not batch_norm), norm(ch // 2), nn.ReLU(inplace=True)]
             ch //= 2
         layers.append(nn.ConvTranspose2d(ch, out_c, 4, 2, 1) if k > 0 else nn.Conv2d(ch, out_c, 3, 1, 1))
         self.body = nn.Sequential(*layers)
@@ -92,7 +94,6 @@ class DCGANGenerator(nn.Module):
         return self.body(h)  # (B, out_c, H, W)
 
 
-@NETS.register("dcgan_discriminator", help="DCGAN discriminator: strided convolutions, then one linear output")
 class DCGANDiscriminator(nn.Module):
     """``x (B, C, H, W) -> (B, out_dim)`` raw scores; :meth:`features` gives the body's output.
 
@@ -141,3 +142,27 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))  # (B, out_dim)
+
+
+@NETS.register("conv", help="DCGAN-style convolutions: strided (image -> vector) or transposed (vector -> image)")
+def conv(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 64, batch_norm: bool = True) -> nn.Module:
+    """A :class:`DCGANDiscriminator` for ``(C, H, W) -> (d,)`` or a :class:`DCGANGenerator` for ``(d,) -> (C, H, W)``.
+
+    Args:
+        width: channels of the layer at the image side; each layer towards the vector side
+            doubles them (DCGAN's 64x64 networks: 128).
+        batch_norm: batch norm in the hidden layers (a WGAN-GP critic turns it off).
+
+    Example:
+        >>> conv((1, 28, 28), (16,), width=8)(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 16])
+        >>> conv((16,), (2, 28, 28), width=8)(torch.zeros(2, 16)).shape
+        torch.Size([2, 2, 28, 28])
+    """
+    in_shape, out_shape = tuple(in_shape), tuple(out_shape)
+    if len(in_shape) == 3 and len(out_shape) == 1:
+        return DCGANDiscriminator(in_shape, out_shape[0], width, batch_norm)  # type: ignore[arg-type]
+    if len(in_shape) == 1 and len(out_shape) == 3:
+        return DCGANGenerator(in_shape[0], out_shape, width, out_shape[0], batch_norm)  # type: ignore[arg-type]
+    raise GenzooError(f"a conv network maps images (C, H, W) to vectors or vectors to images, not {in_shape} -> {out_shape}; "
+                      "use type mlp for this network")

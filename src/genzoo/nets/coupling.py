@@ -28,8 +28,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import GenzooError
-from ..registry import NETS
+from ..registry import Registry
 from .mlp import MLP
+
+#: flows ``forward(x) -> (z (B, D), logdet (B,))``, ``inverse(z) -> x``, built for examples of ``shape``
+FLOWS = Registry("flow", context=("shape",))
 
 
 class ActNorm(nn.Module):
@@ -112,7 +115,6 @@ def half_masks(dim: int, n_layers: int) -> list[Tensor]:
     return [first if i % 2 == 0 else 1.0 - first for i in range(n_layers)]
 
 
-@NETS.register("coupling_flow", help="RealNVP stack of affine couplings on flat vectors")
 class CouplingFlow(nn.Module):
     """A RealNVP flow on ``(B, dim)`` vectors: ActNorm + affine coupling, alternating masks.
 
@@ -262,7 +264,6 @@ def unsqueeze(x: Tensor) -> Tensor:
     return x.reshape(B, C // 4, 2 * H, 2 * W)
 
 
-@NETS.register("multiscale_flow", help="RealNVP multi-scale image flow (checkerboard/channel couplings, squeeze, factor-out)")
 class MultiScaleFlow(nn.Module):
     """RealNVP multi-scale architecture on ``(B, C, H, W)`` images.
 
@@ -330,3 +331,31 @@ class MultiScaleFlow(nn.Module):
                 if k < len(self.split_shapes) and i == 6:
                     x = unsqueeze(x)
         return x
+
+
+@FLOWS.register("coupling", flat=True, help="RealNVP stack of affine couplings on the flattened examples")
+def coupling(shape: tuple[int, ...], n_layers: int = 8, hidden: tuple[int, ...] = (64, 64), act: str = "relu",
+             actnorm: bool = True) -> CouplingFlow:
+    """A :class:`CouplingFlow` on ``prod(shape)`` features.
+
+    Args:
+        n_layers: coupling layers (masks alternate between the two halves).
+        hidden: hidden widths of each conditioner MLP.
+        act: their activation.
+        actnorm: a data-initialised ActNorm before each coupling.
+    """
+    return CouplingFlow(math.prod(shape), n_layers, hidden, act, actnorm)
+
+
+@FLOWS.register("multiscale", help="RealNVP multi-scale image flow (checkerboard/channel couplings, squeeze, factor-out)")
+def multiscale(shape: tuple[int, ...], n_scales: int = 2, width: int = 64, n_blocks: int = 2) -> MultiScaleFlow:
+    """A :class:`MultiScaleFlow` on ``(C, H, W)`` images.
+
+    Args:
+        n_scales: scales; H and W must be divisible by ``2 ** (n_scales - 1)``.
+        width: channels of the conditioner ResNets.
+        n_blocks: residual blocks per conditioner.
+    """
+    if len(shape) != 3:
+        raise GenzooError(f"the multiscale flow needs images (C, H, W), got shape {tuple(shape)}; use flow type coupling")
+    return MultiScaleFlow(shape, n_scales, width, n_blocks)
