@@ -76,6 +76,11 @@ def test_errors_name_the_dotted_path_and_the_choices() -> None:
         _vae({"encoder": {"widht": 3}})
     with pytest.raises(GenzooError, match=r"unknown option model.vae.encoder.hidden of network 'conv'"):
         resolve(VAE, {"encoder": {"type": "conv", "hidden": [3]}}, "model.vae", skip=1)
+    # a wave-1 run's config: the error names the nested option that replaced the old one
+    for model, old, new in [("gmmn_ae", "ae_hidden", "autoencoder.encoder.hidden"), ("vqvae", "prior_hidden", "code_prior.hidden"),
+                            ("gan", "net", "generator.type"), ("vae", "n_pseudo", "prior.n_pseudo")]:
+        with pytest.raises(GenzooError, match=rf"unknown option model.{old};.* write e.g. model.{new}=\.\.\."):
+            resolve(MODELS.get(model), {old: 1}, "model", skip=1)
 
 
 def test_config_yaml_holds_the_full_spec_and_load_rebuilds_it(tmp_path) -> None:

@@ -163,7 +163,7 @@ def coerce(value: Any, ann: Any, where: str) -> Any:
 
 # wave-1 option names that became nested components: an old config naming one gets a pointer
 _NESTED_NOW = {"net", "hidden", "width", "act", "ae_hidden", "ae_noise", "ae_noise_level", "n_components", "n_pseudo",
-               "flow_layers", "arch", "n_layers", "n_scales", "n_blocks"}
+               "flow_layers", "arch", "n_layers", "n_scales", "n_blocks", "prior_hidden"}
 
 
 def resolve(fn: Callable[..., Any], given: dict[str, Any], where: str, skip: int = 0, *, info: Any = None,
@@ -190,12 +190,10 @@ def resolve(fn: Callable[..., Any], given: dict[str, Any], where: str, skip: int
     unknown = sorted(set(given) - set(fields))
     if unknown:
         hint = ""
-        comps = {k: d for k, (_, d) in fields.items() if isinstance(d, Component)}
-        if unknown[0] in _NESTED_NOW and comps:  # a wave-1 config: point at the nested option
-            key = "type" if unknown[0] in ("net", "arch") else unknown[0].removeprefix("ae_")
-            owner = next((k for k, c in comps.items() if key == "type" or any(
-                key in fields_of(c.registry.get(t)) for t in c.registry.names())), next(iter(comps)))
-            hint = f" (networks, priors and likelihoods are nested options now: write e.g. {where}.{owner}.{key}=...)"
+        if unknown[0] in _NESTED_NOW:  # a wave-1 config: point at the nested option that replaced it
+            nested = _nested_path(fn, unknown[0], tuple(k for k in fields_of(fn) if k not in fields))
+            if nested:
+                hint = f" (networks, priors and likelihoods are nested options now: write e.g. {where}.{nested}=...)"
         raise GenzooError(
             f"unknown option {where}.{unknown[0]}; valid options of {where} are: {', '.join(fields) or '(none)'}{hint}"
         )
@@ -218,6 +216,21 @@ def resolve(fn: Callable[..., Any], given: dict[str, Any], where: str, skip: int
         comp: Component = fields[name][1]
         out[name] = comp.resolve(given.get(name), f"{where}.{name}", info, base=out.get(comp.follow))  # type: ignore[arg-type]
     return out
+
+
+def _nested_path(fn: Callable[..., Any], old: str, context: tuple[str, ...]) -> str | None:
+    """The nested option of ``fn`` that replaced wave-1 option ``old`` (``hidden`` -> ``encoder.hidden``)."""
+    stem, key = "", old
+    for prefix, owner in (("ae_", "autoencoder"), ("prior_", "prior")):
+        if old.startswith(prefix):
+            stem, key = owner, old[len(prefix):]
+    rows = options_of(fn, context)
+    if old in ("net", "arch"):  # component rows read "network: auto | conv | mlp"
+        paths = [f"{o.path}.type" for o in rows if "." not in o.path and ":" in o.type]
+    else:
+        paths = [o.path for o in rows if "." in o.path and o.path.rsplit(".", 1)[-1] == key]
+    paths.sort(key=lambda p: (stem not in p, p.count(".")))  # named after the old prefix, then shallowest
+    return paths[0] if paths else None
 
 
 # -- nested components ----------------------------------------------------------------------------

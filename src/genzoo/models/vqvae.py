@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import Component, Spec
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood
-from ..registry import MODELS
+from ..registry import MODELS, Registry
 from .autoencoders import DECODER, ENCODER, LIKELIHOOD, AE, build_nets
 from .base import Player
 
@@ -43,6 +43,10 @@ class MaskedLinear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
+
+
+#: priors over a grid of ``n`` code indices in ``{0..k-1}``: ``log_prob(idx (B, n)) -> (B,)``, ``sample(m, device)``
+CODE_PRIORS = Registry("code prior", context=("n", "k"))
 
 
 class CodePrior(nn.Module):
@@ -86,12 +90,13 @@ class VQVAE(AE):
         n_latents, n_codes, emb_dim: code grid length, codebook size K and vector size D.
         beta: commitment weight β.
         ema: update the codebook by moving averages (decay ``ema_decay``) instead of its loss.
-        prior_hidden: width of the MADE prior.
+        code_prior: a prior over the ``(B, n_latents)`` code indices (an entry of
+            :data:`CODE_PRIORS`); default: MADE with 256 hidden units.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, info: DataInfo,
                  n_latents: int, n_codes: int, emb_dim: int, beta: float = 0.25, ema: bool = False,
-                 ema_decay: float = 0.99, prior_hidden: int = 256) -> None:
+                 ema_decay: float = 0.99, code_prior: nn.Module | None = None) -> None:
         super().__init__(encoder, decoder, likelihood, info, n_latents * emb_dim)
         self.n_latents, self.n_codes, self.emb_dim = n_latents, n_codes, emb_dim
         self.beta, self.ema, self.ema_decay = beta, ema, ema_decay
@@ -102,7 +107,7 @@ class VQVAE(AE):
             self.register_buffer("ema_sum", init.clone())
         else:
             self.codebook = nn.Parameter(init)
-        self.code_prior = CodePrior(n_latents, n_codes, prior_hidden)
+        self.code_prior = code_prior if code_prior is not None else CodePrior(n_latents, n_codes)
 
     def quantize(self, ze: Tensor) -> tuple[Tensor, Tensor]:
         """Nearest codebook index ``(B, n)`` and vector ``(B, n, D)`` of each ``ze (B, n, D)``."""
@@ -169,6 +174,16 @@ class VQVAE(AE):
         return self.decode(self.codebook[idx].flatten(1))
 
 
+@CODE_PRIORS.register("made", help="autoregressive MADE over the code indices (Germain et al. 2015)")
+def made(n: int, k: int, hidden: int = 256) -> CodePrior:
+    """A :class:`CodePrior`.
+
+    Args:
+        hidden: width of its two masked hidden layers.
+    """
+    return CodePrior(n, k, hidden)
+
+
 @MODELS.register("vqvae", help="VQ-VAE (van den Oord et al. 2017) with a MADE prior over code indices", data_kinds=("image",))
 def vqvae(
     info: DataInfo,
@@ -181,15 +196,15 @@ def vqvae(
     beta: float = 0.25,
     ema: bool = False,
     ema_decay: float = 0.99,
-    prior_hidden: int = 256,
+    code_prior: Spec = Component(CODE_PRIORS, "made", help="the prior over code indices, trained alongside (made)"),
 ) -> VQVAE:
     """Args:
         n_latents, n_codes, emb_dim: code grid length, codebook size K and vector size D.
         beta: commitment weight.
         ema, ema_decay: update the codebook by moving averages instead of its loss.
-        prior_hidden: width of the MADE prior over code indices.
     """
     lik = likelihood.build(info=info)
     d = n_latents * emb_dim
     enc, dec = build_nets(info, encoder, decoder, lik, d, d)
-    return VQVAE(enc, dec, lik, info, n_latents, n_codes, emb_dim, beta, ema, ema_decay, prior_hidden)
+    return VQVAE(enc, dec, lik, info, n_latents, n_codes, emb_dim, beta, ema, ema_decay,
+                 code_prior.build(n=n_latents, k=n_codes))
