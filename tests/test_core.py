@@ -13,7 +13,7 @@ from genzoo.divergences import kl_normal_normal, log_normal_diag
 from genzoo.errors import GenzooError
 from genzoo.models.base import CanEncode, CanSample, HasNLLBound
 from genzoo.registry import MODELS, Registry
-from genzoo.train import TrainConfig, Trainer
+from genzoo.train import Rows, TrainConfig, Trainer
 
 from helpers import mixture_2d, mlp, tiny_images
 
@@ -146,16 +146,9 @@ def test_model_fits_a_tiny_dataset(name: str) -> None:
     fit = dict(MODELS.meta(name).get("tiny_fit", {}))
     model = genzoo.build(name, data.info, **fit.pop("model", {}))
     cfg = TrainConfig(**{"steps": 300, "batch_size": 128, "lr": 3e-3, "progress": False, "log_every": 50, **fit})
-    t = Trainer(model, data, cfg, run=None, callbacks=[])
-    rows: list[dict] = []
-    orig = t._log
-
-    def spy(*a, **k):
-        row = orig(*a, **k)
-        rows.append(row)
-        return row
-
-    t._log = spy  # type: ignore[method-assign]
+    log = Rows()
+    t = Trainer(model, data, cfg, run=None, callbacks=[log])
+    rows = log.rows
     if data.info.kind == "points" and isinstance(model, CanSample):
         model.eval()
         before = _near_centres(model.sample(1000), data)

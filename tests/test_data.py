@@ -402,8 +402,16 @@ def test_digits():
 
 
 def test_load_data_errors():
-    with pytest.raises(GenzooError, match=r"unknown option 'n_trian'.*n_train, n_test, seed"):
+    with pytest.raises(GenzooError, match=r"unknown option data.n_trian for dataset 'moons'.*n_train, n_test, seed"):
         load_data("moons", n_trian=5)
+    # typed and range-checked before the data code runs, one sentence naming option, value, range
+    for opts, msg in [({"n_train": -3}, r"data.n_train must be int in \[1, 10\^7\], got -3"),
+                      ({"n_train": 10**12}, r"data.n_train must be int in \[1, 10\^7\], got 1000000000000"),
+                      ({"n_train": "many"}, "data.n_train must be int"), ({"noise": {"a": 1}}, "data.noise must be float"),
+                      ({"noise": float("nan")}, "data.noise must be float in"), ({"seed": -1}, "data.seed must be int in")]:
+        with pytest.raises(GenzooError, match=msg):
+            load_data("moons", **opts)
+    assert load_data("moons", n_train="64", n_test=8.0).x_train.shape == (64, 2)  # coerced like every --set value
     with pytest.raises(GenzooError, match="unknown dataset"):
         load_data("mnits")
     with pytest.raises(GenzooError, match="names no path"):

@@ -7,7 +7,7 @@ import torch
 
 import genzoo
 from genzoo.divergences import gaussian_kernel_mixture, mmd2
-from genzoo.train import TrainConfig, Trainer
+from genzoo.train import Rows, TrainConfig, Trainer
 
 from helpers import tiny_images
 
@@ -55,10 +55,9 @@ def test_gmmn_ae_trains_the_autoencoder_then_only_the_generator() -> None:
                          generator={"hidden": (16,)}, noise_dim=3)
     stages = model.stages()
     assert [s.name for s in stages] == ["autoencoder", "generator"] and stages[0].steps == 20
-    rows: list[dict] = []
-    t = Trainer(model, data, TrainConfig(steps=40, batch_size=64, lr=3e-3, progress=False, log_every=5), callbacks=[])
-    orig = t._log
-    t._log = lambda *a, **k: rows.append(orig(*a, **k)) or rows[-1]  # type: ignore[method-assign]
+    log = Rows()
+    rows = log.rows
+    t = Trainer(model, data, TrainConfig(steps=40, batch_size=64, lr=3e-3, progress=False, log_every=5), callbacks=[log])
     # train the first stage, snapshot the autoencoder, then the second
     t.total = 20
     t.fit()

@@ -1,7 +1,6 @@
 """genzoo: train, sample, evaluate and compare every classic deep generative model."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import GenzooError  # noqa: E402
 from .registry import DATASETS, METRICS, MODELS, NETS  # noqa: E402
 from .data import Data, DataInfo, load_data  # noqa: E402

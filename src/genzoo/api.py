@@ -9,21 +9,22 @@ Example:
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from . import __version__
-from .config import Spec, fields_of, resolve
+from ._version import __version__
+from .config import Spec, resolve
 from .data import Data, DataInfo, load_data
 from .errors import GenzooError
 from .models.base import GenerativeModel
 from .registry import MODELS
 from .train import RunDir, TrainConfig, Trainer
-from .train.checkpoint import load_model_state, load_tensors
+from .train.checkpoint import RunLock, load_model_state, load_tensors
 
 
 def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
@@ -31,32 +32,127 @@ def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
 
     Networks, priors and likelihoods are nested options: a type name or a mapping with a type
     (``encoder={"type": "conv", "width": 64}``, ``prior="vamp"``); see :mod:`genzoo.config`.
+    Options are typed and range-checked first; then the model is built on PyTorch's ``meta``
+    device (no memory) to count its parameters, and one too large for this machine's memory
+    is refused before anything is allocated.
     """
+    return _build(name, info, options, copies=1)
+
+
+def _build(name: str, info: DataInfo, options: dict[str, Any], copies: int) -> GenerativeModel:
     factory = MODELS.get(name)
     kwargs = resolve(factory, options, "model", skip=1, info=info)
+    check_size(factory, info, kwargs, MODELS.canonical(name), copies)
     model = factory(info, **kwargs)
     model.genzoo_config = {"type": MODELS.canonical(name), **{k: v.to_dict() if isinstance(v, Spec) else v for k, v in kwargs.items()}}
     return model
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_size(factory: Callable[..., Any], info: DataInfo, kwargs: dict[str, Any], name: str, copies: int = 1) -> None:
+    """Refuse a model whose float32 parameters, times ``copies``, exceed the memory available.
+
+    The model is built on the ``meta`` device, which allocates nothing; ``copies = 4`` for
+    training (weights, gradients and Adam's two moments). A factory that cannot run on
+    ``meta`` is not measured.
+    """
+    try:
+        with torch.device("meta"):
+            probe = factory(info, **kwargs)
+        n = sum(t.numel() for t in probe.parameters()) + sum(t.numel() for t in probe.buffers())
+    except GenzooError:
+        raise
+    except Exception:  # noqa: BLE001 - not measurable on meta; the real build reports its own problems
+        return
+    need, have = 4 * n * copies, available_memory()
+    if have is not None and need > have:
+        sizes = [k for k, v in kwargs.items() if isinstance(v, (int, tuple)) and not isinstance(v, bool)]
+        what = "to train (weights, gradients, Adam moments)" if copies > 1 else "as float32"
+        raise GenzooError(
+            f"model {name} with these options has {n:,} parameters, {need / 2**30:.1f} GiB {what}, more than the "
+            f"{have / 2**30:.1f} GiB of memory available; lower its sizes ({', '.join('model.' + k for k in sizes[:6])})"
+        )
+
+
 def train_config(**options: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from ``train.*`` options, typed and range-checked."""
+    if "tensorboard" in options:  # configs written before train.logger existed
+        on = options.pop("tensorboard")
+        options.setdefault("logger", "auto" if on else "none")
     return TrainConfig(**resolve(TrainConfig, options, "train"))
 
 
-def new_run_dir(out: str | Path | None, model_name: str, data_name: str) -> RunDir:
-    """A fresh run folder; an existing non-empty ``out`` is refused (never overwritten)."""
+def _empty(folder: Path) -> bool:
+    """Nothing in ``folder`` but (perhaps) a lock file."""
+    return all(p.name == ".lock" for p in folder.iterdir())
+
+
+def new_run_dir(out: str | Path | None, model_name: str, data_name: str) -> tuple[RunDir, RunLock, bool]:
+    """A fresh run folder, locked for this process; an existing non-empty ``out`` is refused.
+
+    Returns:
+        The folder, its held lock, and whether this call created the folder (so a failure
+        before training wrote anything can remove it again).
+    """
     if out is None:
         stem = f"{model_name}-{data_name.replace(':', '_').replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out = Path("runs") / stem
-        i = 1
-        while out.exists():
-            out = Path("runs") / f"{stem}-{i}"
-            i += 1
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise GenzooError(f"run folder {out} already exists and is not empty; choose another --out, or continue it with --resume {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    return RunDir(out)
+        for i in range(1000):
+            path = Path("runs") / (stem if i == 0 else f"{stem}-{i}")
+            if path.exists():
+                continue
+            try:
+                return new_run_dir(path, model_name, data_name)
+            except GenzooError:  # taken by a process started in the same second: the next name
+                continue
+        raise GenzooError(f"could not find a free run folder name under runs/ for {stem}; pass --out")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise GenzooError(f"--out {path} is a file, not a folder; choose another --out")
+    if path.is_dir() and not _empty(path):
+        raise GenzooError(f"run folder {path} already exists and is not empty; choose another --out, or continue it with --resume {path}")
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GenzooError(f"cannot create run folder {path} ({e.strerror or e}); choose a writable --out") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GenzooError(f"run folder {path} is not writable; choose a writable --out")
+    run = RunDir(path)
+    lock = run.lock()  # a second process on the same --out is refused here
+    if not _empty(path):  # another process filled it between our check and our lock
+        lock.release()
+        raise GenzooError(f"run folder {path} already exists and is not empty; choose another --out, or continue it with --resume {path}")
+    return run, lock, created
+
+
+def _discard(run: RunDir, created: bool) -> None:
+    """Remove a run folder whose training failed before writing a metric or a checkpoint.
+
+    Such a folder holds only ``config.yaml`` (and the lock); left behind, it would block a
+    retry with the same ``--out``. Folders with anything of value are kept.
+    """
+    if (run.metrics_path.is_file() or run.weights_path.is_file()
+            or (run.ckpt_root.is_dir() and any(run.ckpt_root.glob("step_*")))):
+        return
+    if created:
+        shutil.rmtree(run.path, ignore_errors=True)
+    else:
+        for p in run.path.iterdir():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def train(
@@ -81,8 +177,15 @@ def train(
 
     Returns:
         The :class:`Trainer`, after training (``trainer.model``, ``trainer.run``).
+
+    Raises:
+        GenzooError: any bad option, model size, data or ``out``, all found before the run
+            folder is created; or a run folder held by another process (the folder is locked
+            while training).
     """
     cfg = train_config(**train_options)
+    if isinstance(model, str):
+        resolve(MODELS.get(model), model_options or {}, "model", skip=1)  # types and ranges before the data is loaded
     data_cfg: dict[str, Any]
     if isinstance(data, str):
         data_cfg = {"type": data, **(data_options or {})}
@@ -91,44 +194,68 @@ def train(
         data_cfg = {"type": data.info.name}
     torch.manual_seed(cfg.seed)
     if isinstance(model, str):
-        model = build(model, data.info, **(model_options or {}))
+        model = _build(model, data.info, dict(model_options or {}), copies=4)
     model_cfg = getattr(model, "genzoo_config", {"type": None, "class": type(model).__name__})
-    run = new_run_dir(out, model_cfg["type"] or type(model).__name__.lower(), data.info.name)
-    config = {
-        "genzoo": __version__,
-        "model": model_cfg,
-        "data": data_cfg,
-        "train": cfg.to_dict(),
-        "data_info": data.info.to_dict(),
-    }
-    run.save_config(config)
-    trainer = Trainer(model, data, cfg, run, callbacks)
-    trainer.fit()
+    trainer = Trainer(model, data, cfg, None, callbacks)  # checks device, batch size, players: before any folder
+    run, lock, created = new_run_dir(out, model_cfg["type"] or type(model).__name__.lower(), data.info.name)
+    try:
+        config = {
+            "genzoo": __version__,
+            "model": model_cfg,
+            "data": data_cfg,
+            "train": cfg.to_dict(),
+            "data_info": data.info.to_dict(),
+        }
+        try:
+            run.save_config(config)
+            trainer.run = run
+            trainer.fit()
+        except BaseException:
+            _discard(run, created)
+            raise
+    finally:
+        lock.release()
     return trainer
 
 
 def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_overrides: Any) -> Trainer:
-    """Continue a run from its latest checkpoint (``steps`` may be raised)."""
+    """Continue a run from its latest checkpoint, to a new ``steps`` or ``epochs`` if given.
+
+    The run folder is locked for the whole call, so a second resume of the same run is
+    refused. Rows of ``metrics.jsonl`` written after the checkpoint are dropped and written
+    again, so the log reads like an uninterrupted run's. Giving ``epochs`` to a run trained
+    with ``steps`` (or the reverse) replaces it.
+    """
     run = RunDir.existing(run_dir)
     config = run.config()
     allowed = {"steps", "epochs", "progress", "log_every", "sample_every", "checkpoint_every", "device", "threads"}
     bad = sorted(set(train_overrides) - allowed)
     if bad:
         raise GenzooError(f"train.{bad[0]} cannot change when resuming; only {', '.join(sorted(allowed))} can")
-    cfg = train_config(**{**config["train"], **train_overrides})
-    ckpt = run.latest_checkpoint()
-    if ckpt is None:
-        raise GenzooError(f"{run.path} has no checkpoint to resume from; start a new run instead")
-    data = _data_for(config)
-    torch.manual_seed(cfg.seed)
-    model = _model_for(config)
-    trainer = Trainer(model, data, cfg, run, callbacks)
-    if trainer.total <= int(RunDir.load_checkpoint(ckpt)[1]["step"]):
-        raise GenzooError(f"{run.path} already reached step {trainer.total}; pass a larger --steps to continue")
-    new_train = cfg.to_dict()
-    trainer.fit(resume=ckpt)
-    config["train"] = new_train
-    run.save_config(config)
+    train_cfg = dict(config.get("train") or {})
+    if "steps" in train_overrides and "epochs" in train_overrides:
+        raise GenzooError("give either --steps or --epochs, not both")
+    if "steps" in train_overrides:  # the new length replaces the old, whichever unit it was in
+        train_cfg["epochs"] = None
+    if "epochs" in train_overrides:
+        train_cfg["steps"] = None
+    cfg = train_config(**{**train_cfg, **train_overrides})
+    with run.lock():
+        ckpt = run.latest_checkpoint()
+        if ckpt is None:
+            raise GenzooError(f"{run.path} has no checkpoint to resume from; start a new run instead")
+        data = _data_for(config)
+        torch.manual_seed(cfg.seed)
+        model = _model_for(config)
+        trainer = Trainer(model, data, cfg, run, callbacks)
+        at = int(RunDir.load_checkpoint(ckpt)[1]["step"])
+        if trainer.total <= at:
+            unit = "--epochs" if cfg.epochs is not None else "--steps"
+            raise GenzooError(f"{run.path} already reached step {at} of {trainer.total}; pass a larger {unit} to continue")
+        new_train = cfg.to_dict()
+        trainer.fit(resume=ckpt)
+        config["train"] = new_train
+        run.save_config(config)
     return trainer
 
 
@@ -146,19 +273,28 @@ def _model_for(config: dict[str, Any]) -> GenerativeModel:
     return build(name, DataInfo.from_dict(config["data_info"]), **m)
 
 
-def load(run_dir: str | Path, *, ema: bool = False, model: GenerativeModel | None = None, device: str | None = None) -> GenerativeModel:
+def load(run_dir: str | Path, *, ema: bool | None = False, model: GenerativeModel | None = None,
+         device: str | torch.device | None = None) -> GenerativeModel:
     """Rebuild a trained model from its run folder (config + safetensors; nothing is unpickled).
 
     Args:
         run_dir: a folder written by :func:`train` or ``genzoo train``.
-        ema: load the EMA weights (``ema.safetensors``) instead of the raw ones.
+        ema: load the EMA weights (``ema.safetensors``) instead of the raw ones; ``None``:
+            the EMA weights when the run has them, else the raw ones.
         model: for runs of custom models: an instance with the same architecture.
         device: where to put the model (default cpu).
+
+    The loaded model's ``genzoo_weights`` attribute says which file it came from (its path
+    and ``"ema"`` or ``"raw"``).
     """
     run = RunDir.existing(run_dir)
     config = run.config()
     if model is None:
         model = _model_for(config)
-    path = run.ema_path if ema else run.weights_path
+    use_ema = run.ema_path.is_file() if ema is None else ema
+    if use_ema and not run.ema_path.is_file():
+        raise GenzooError(f"{run.path} has no EMA weights (it was trained without train.ema); load it without ema")
+    path = run.ema_path if use_ema else run.weights_path
     load_model_state(model, load_tensors(path), path)
+    model.genzoo_weights = {"path": str(path), "kind": "ema" if use_ema else "raw"}  # type: ignore[assignment]
     return model.to(device or "cpu").eval()

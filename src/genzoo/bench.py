@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import __version__, api
+from . import api
+from ._version import __version__
 from .config import atomic_write_bytes, resolve
 from .data import Data, load_data
 from .errors import GenzooError

@@ -7,24 +7,42 @@ existing run folder unless ``--resume`` names it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
+import inspect
+import re
+
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from . import api
-from .config import load_yaml, merge, parse_overrides, resolve
+from ._console import console
+from ._version import __version__
+from .config import _type_name, fields_of, load_yaml, merge, parse_overrides, resolve
 from .errors import GenzooError, NonFiniteLoss
-from .registry import DATASETS, MODELS
+from .registry import DATASETS, METRICS, MODELS
 from .train.checkpoint import RunDir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train, sample and inspect deep generative models.")
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = console()
+err_console = console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"genzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Train, sample and inspect deep generative models."""
 
 SECTIONS = ("model", "data", "train")
 
@@ -117,11 +135,11 @@ def sample(
     model = api.load(run, ema=ema)
     if not isinstance(model, CanSample):
         raise GenzooError(f"{type(model).__name__} cannot sample")
+    _writable(output)
     torch.manual_seed(seed)
     c = None if label is None else torch.full((n,), label, dtype=torch.long)
     with torch.no_grad():
         x = model.sample(n, c).float()
-    output.parent.mkdir(parents=True, exist_ok=True)
     info = model.info
     if output.suffix == ".npz":
         np.savez_compressed(output, x=x.numpy())
@@ -130,6 +148,18 @@ def sample(
     else:
         save_image_grid(x, output, value_range=tuple(info.value_range))
     out_console.print(f"{n} samples of shape {tuple(x.shape[1:])} -> {output}")
+
+
+def _writable(output: Path) -> None:
+    """Create ``output``'s folder and check it can be written, before any work is done."""
+    if output.is_dir():
+        raise GenzooError(f"output {output} is a folder; name a file such as {output / 'samples.png'}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GenzooError(f"cannot create the folder of {output} ({e.strerror or e}); choose a writable --output") from None
+    if not os.access(output.parent, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise GenzooError(f"cannot write {output} (permission denied); choose a writable --output")
 
 
 def _registry_table(reg: Any, title: str) -> None:
@@ -141,16 +171,86 @@ def _registry_table(reg: Any, title: str) -> None:
     out_console.print(table)
 
 
-@app.command()
-def models() -> None:
-    """List the registered models."""
-    _registry_table(MODELS, "models")
+_ARG = re.compile(r"^\s{4,}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def _arg_help(fn: Any) -> dict[str, str]:
+    """First line of each ``name: text`` entry of the Google-style ``Args:``/``Options:`` section of ``fn``'s docstring."""
+    doc = inspect.getdoc(fn) or ""
+    out: dict[str, str] = {}
+    section = False
+    for line in doc.splitlines():
+        if re.match(r"^(Args|Arguments|Options|Attributes):\s*$", line):
+            section = True
+            continue
+        if section and line and not line.startswith(" "):
+            section = False
+        if section:
+            m = _ARG.match("    " + line if not line.startswith("    ") else line)
+            if m and line.startswith("    ") and not line.startswith("        "):
+                for name in m.group(1).split(","):
+                    out.setdefault(name.strip(), m.group(2).strip())
+    return out
+
+
+def _options_table(fn: Any, where: str, skip: int = 0, hidden: tuple[str, ...] = ()) -> Table:
+    """Every option of ``fn``: name, type with its allowed range, default, and the docstring's words."""
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for col in ("option", "type and range", "default", "description"):
+        table.add_column(col, style="bold" if col == "option" else None)
+    helps = _arg_help(fn)
+    fields = fields_of(fn, skip)
+    for name, (ann, default) in fields.items():
+        if name in hidden:
+            continue
+        shown = "required" if default is inspect.Parameter.empty else json.dumps(default) if isinstance(default, (list, tuple, dict)) else str(default)
+        table.add_row(f"{where}.{name}", escape(_type_name(ann)), escape(shown), escape(helps.get(name, "")))
+    return table
 
 
 @app.command()
-def datasets() -> None:
-    """List the registered datasets (plus folder:PATH, npz:PATH, npy:PATH for your own)."""
-    _registry_table(DATASETS, "datasets")
+def models(name: Optional[str] = typer.Argument(None, help="A model: show its options (types, ranges, defaults).")) -> None:
+    """List the registered models, or the options of one (`genzoo models vae`)."""
+    if name is None:
+        _registry_table(MODELS, "models")
+        return
+    factory = MODELS.get(name)
+    canon, meta = MODELS.canonical(name), MODELS.meta(name)
+    out_console.print(f"[bold]{canon}[/bold]: {escape(meta.get('help', ''))}")
+    out_console.print(f"data: {', '.join(meta.get('data_kinds', ('points', 'image')))}")
+    out_console.print(_options_table(factory, "model", skip=1))
+    out_console.print(f"set them with --set model.OPTION=VALUE, e.g. genzoo train {canon} --data 8gaussians --set model.{next(iter(fields_of(factory, 1)), 'OPTION')}=...", highlight=False)
+
+
+@app.command()
+def datasets(name: Optional[str] = typer.Argument(None, help="A dataset: show its options.")) -> None:
+    """List the registered datasets (plus folder:PATH, npz:PATH, npy:PATH for your own), or the options of one."""
+    if name is None:
+        _registry_table(DATASETS, "datasets")
+        return
+    factory = DATASETS.get(name.split(":", 1)[0] if ":" in name else name)
+    out_console.print(f"[bold]{DATASETS.canonical(name.split(':', 1)[0] if ':' in name else name)}[/bold]: {escape(DATASETS.meta(name.split(':', 1)[0] if ':' in name else name).get('help', ''))}")
+    out_console.print(_options_table(factory, "data", hidden=("root", "path")))
+
+
+@app.command("metrics")
+def metrics_(name: Optional[str] = typer.Argument(None, help="A metric: show its options.")) -> None:
+    """List the evaluation metrics (what each needs, which way is better), or the options of one."""
+    if name is None:
+        table = Table(title="metrics (genzoo eval --metrics a,b; options --set NAME.OPTION=VALUE)")
+        for col in ("name", "better", "needs", "description"):
+            table.add_column(col, style="bold" if col == "name" else None)
+        for m in METRICS.names():
+            meta = METRICS.meta(m)
+            table.add_row(m, "higher" if meta.get("higher_is_better") else "lower", ", ".join(meta.get("needs", ())) or "-",
+                          escape(meta.get("help", "")))
+        out_console.print(table)
+        return
+    fn = METRICS.get(name)
+    canon = METRICS.canonical(name)
+    meta = METRICS.meta(name)
+    out_console.print(f"[bold]{canon}[/bold] ({'higher' if meta.get('higher_is_better') else 'lower'} is better): {escape(meta.get('help', ''))}")
+    out_console.print(_options_table(fn, canon, skip=1))
 
 
 @app.command()
@@ -361,6 +461,11 @@ def features_list() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:
+        import torch
+
+        from .train.config import default_threads
+
+        torch.set_num_threads(default_threads())  # train.threads, when set, wins for training
         rc = app(args=argv, standalone_mode=False)
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
             return rc
@@ -375,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except OSError as e:  # the environment, not genzoo: a full disk, a read-only or vanished folder
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        err_console.print(f"[red]error:[/red] cannot read or write{escape(where)} ({escape(e.strerror or str(e))}); "
+                          "check the path, its permissions and the free disk space", highlight=False)
+        return 2
     except Exception as e:  # click's usage errors (vendored inside newer typer), matched by their API
         message = getattr(e, "format_message", None)
         if callable(message) and hasattr(e, "exit_code"):

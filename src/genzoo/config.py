@@ -19,11 +19,30 @@ the arguments its owner supplies, the registry's ``context``), fills the default
 the factory a :class:`Spec`, which it builds with the sizes it knows:
 ``encoder.build(in_shape=(784,), out_shape=(32,))``. The resolved specs are complete (a
 concrete ``type`` and every option), so the saved ``config.yaml`` rebuilds the same model.
+
+Allowed ranges are declared where the option is, in its annotation, and checked by the same
+:func:`coerce` that checks its type, before anything is created or allocated::
+
+    def eight_gaussians(n_train: Annotated[int, Range(1, 10**7)] = 50_000, ...)
+    lr: Annotated[float, Range(0, 10, lo_open=True)] | None = None
+
+Floats are always finite (``nan``/``inf`` are refused); the aliases :data:`PosInt`,
+:data:`NonNegInt`, :data:`PosFloat`, :data:`NonNegFloat`, :data:`Prob` and :data:`Seed` name the
+common ranges.
+
+Example:
+    >>> coerce("3", Annotated[int, Range(1)], "model.latent_dim")
+    3
+    >>> coerce(0, Annotated[int, Range(1)], "model.latent_dim")
+    Traceback (most recent call last):
+    ...
+    genzoo.errors.GenzooError: model.latent_dim must be int >= 1, got 0
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import re
 import tempfile
@@ -31,7 +50,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Annotated, Any, Callable, Literal, Mapping, Union
 
 import yaml
 
@@ -42,11 +61,67 @@ _MISSING = inspect.Parameter.empty
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed interval of a numeric option, carried in its annotation: ``Annotated[int, Range(1)]``.
+
+    Args:
+        lo: smallest allowed value (``None``: unbounded below).
+        hi: largest allowed value (``None``: unbounded above).
+        lo_open: exclude ``lo`` itself (``Range(0, lo_open=True)`` is "> 0").
+        hi_open: exclude ``hi`` itself.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, v: float) -> bool:
+        if self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo)):
+            return False
+        if self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi)):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        lo, hi = _num_text(self.lo), _num_text(self.hi)
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {lo}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '<='} {hi}"
+        return "any number"
+
+
+def _num_text(x: float | None) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, int) and abs(x) >= 10**6:
+        p = math.log10(abs(x))
+        if p.is_integer():
+            return f"{'-' if x < 0 else ''}10^{int(p)}"
+        p2 = math.log2(abs(x) + 1)
+        if p2.is_integer():
+            return f"2^{int(p2)}-1"
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+#: Common ranges, for annotations: ``latent_dim: PosInt = 16``.
+PosInt = Annotated[int, Range(1)]
+NonNegInt = Annotated[int, Range(0)]
+PosFloat = Annotated[float, Range(0, lo_open=True)]
+NonNegFloat = Annotated[float, Range(0)]
+Prob = Annotated[float, Range(0, 1)]
+Seed = Annotated[int, Range(0, 2**63 - 1)]
+
+
 def fields_of(fn: Callable[..., Any], skip: int = 0) -> dict[str, tuple[Any, Any]]:
     """``{name: (annotation, default)}`` of ``fn``'s keyword parameters, skipping ``skip`` leading ones."""
     target = fn.__init__ if inspect.isclass(fn) else fn  # type: ignore[misc]
     try:
-        hints = typing.get_type_hints(target)
+        hints = typing.get_type_hints(target, include_extras=True)
     except Exception:  # unresolvable forward references: fall back to raw annotations
         hints = {}
     params = list(inspect.signature(fn).parameters.values())[skip:]
@@ -62,15 +137,22 @@ def _type_name(ann: Any) -> str:
     if ann is _MISSING or ann is Any:
         return "any value"
     origin = typing.get_origin(ann)
+    if origin is Annotated:
+        base, *marks = typing.get_args(ann)
+        ranges = [str(m) for m in marks if isinstance(m, Range)]
+        return " ".join([_type_name(base), *ranges])
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(ann))
     if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(ann))
+        # null is the "not set" default of an optional option: name only what the user may set
+        return " or ".join(_type_name(a) for a in typing.get_args(ann) if a is not type(None)) or "null"
     if origin is tuple:
         args = typing.get_args(ann)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_type_name(args[0])}"
-        return f"a list of {len(args)} values"
+            return f"a list of ({_type_name(args[0])})"
+        if args and all(a == args[0] for a in args):
+            return f"a list of {len(args)} values, each {_type_name(args[0])}"
+        return f"a list of {len(args)} values ({', '.join(_type_name(a) for a in args)})"
     if ann is type(None):
         return "null"
     return getattr(ann, "__name__", str(ann))
@@ -85,6 +167,12 @@ def _coerce(value: Any, ann: Any) -> Any:
         return value
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
+    if origin is Annotated:
+        out = _coerce(value, args[0])
+        for mark in args[1:]:
+            if isinstance(mark, Range) and not mark.contains(out):
+                raise _Bad
+        return out
     if origin is Literal:
         if value in args:
             return value
@@ -129,23 +217,34 @@ def _coerce(value: Any, ann: Any) -> Any:
             return int(value)
         if isinstance(value, str):
             try:
+                return int(value.strip().replace("_", ""), 10)
+            except ValueError:
+                pass
+            try:
                 f = float(value)
             except ValueError:
                 raise _Bad from None
-            if f.is_integer():
+            if math.isfinite(f) and f.is_integer():
                 return int(f)
         raise _Bad
     if ann is float:
         if isinstance(value, bool):
             raise _Bad
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
             try:
-                return float(value)
+                out = float(value)
+            except OverflowError:  # an int beyond float range
+                raise _Bad from None
+        elif isinstance(value, str):
+            try:
+                out = float(value)
             except ValueError:
                 raise _Bad from None
-        raise _Bad
+        else:
+            raise _Bad
+        if not math.isfinite(out):  # nan / inf are never a setting
+            raise _Bad
+        return out
     if ann is str:
         if isinstance(value, str):
             return value
@@ -471,6 +570,12 @@ def options_of(factory: Callable[..., Any], context: tuple[str, ...] = MODELS.co
                 d = row.default if d is _MISSING else d
                 rows.append(Option(row.path, row.type, d, f"[{t}] {row.help}".rstrip()))
     return rows
+
+
+def check_fields(obj: Any, where: str) -> None:
+    """Coerce and range-check every field of the frozen dataclass ``obj`` in place (its ``__post_init__``)."""
+    for name, (ann, _) in fields_of(type(obj)).items():
+        object.__setattr__(obj, name, coerce(getattr(obj, name), ann, f"{where}.{name}"))
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 from .api import _model_for
 from .config import atomic_write_bytes, coerce, fields_of
 from .data import Data, load_data

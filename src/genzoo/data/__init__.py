@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 
+from ..config import resolve
 from ..errors import GenzooError
 from ..registry import DATASETS
 from . import digits, files, mnist, stacked, toy  # noqa: F401  (imported so their datasets register)
@@ -76,15 +77,25 @@ def load_data(name: str, root: str | None = None, **options: object) -> Data:
     else:
         factory = DATASETS.get(name)
 
-    params = inspect.signature(factory).parameters
-    # `root` and (for path datasets) `path` are set by load_data itself, not user options.
+    return factory(**data_options(factory, name, options, root))
+
+
+def data_options(factory: object, name: str, options: dict[str, object], root: str | None = None) -> dict[str, object]:
+    """The factory's keyword arguments: ``options`` typed and range-checked (:func:`genzoo.config.resolve`).
+
+    ``root`` and (for path datasets) ``path`` are set by :func:`load_data` itself, not user options.
+    """
+    params = inspect.signature(factory).parameters  # type: ignore[arg-type]
     valid = [p for p in params if p not in ("root", "path")]
-    unknown = sorted(set(options) - set(params))
+    unknown = sorted(set(map(str, options)) - set(params))
     if unknown:
         raise GenzooError(
-            f"unknown option '{unknown[0]}' for dataset '{name}'; valid options are: "
+            f"unknown option data.{unknown[0]} for dataset '{name}'; valid options are: "
             f"{', '.join(valid) or '(none)'}"
         )
+    given = dict(options)
     if "root" in params:
-        options = {**options, "root": root}
-    return factory(**options)
+        if root is not None and not isinstance(root, str):
+            raise GenzooError(f"the data root must be a folder path, got {root!r}")
+        given["root"] = root
+    return resolve(factory, given, "data")  # type: ignore[arg-type]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ..config import Range
 from ..errors import GenzooError
+
+#: ``size`` option of image datasets: side in pixels of the square images after resizing.
+ImageSize = Annotated[int, Range(1, 4096)]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import GenzooError
 from ..registry import DATASETS
-from .base import Data, DataInfo
+from .base import Data, DataInfo, ImageSize
 from .resize import check_size, resize_images, resized_extras
 
 #: The last ``TEST_SIZE`` images (in scikit-learn's fixed order) are the test split. A
@@ -45,7 +45,7 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("digits", help="scikit-learn 8x8 digits (1500 train / 297 test, 17 levels), bundled")
-def digits(size: int | None = None) -> Data:
+def digits(size: ImageSize | None = None) -> Data:
     """scikit-learn's 8x8 digits, scaled from 0..16 to [0, 1], shape ``(1, 8, 8)``, 10 classes.
 
     Args:

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
+from ..config import Range, Seed
 from ..errors import GenzooError
 from ..registry import DATASETS
-from .base import Data, DataInfo
+from .base import Data, DataInfo, ImageSize
 from .resize import check_size, resize_images, resized_extras
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 #: PIL modes read as grayscale; every other mode is read as RGB (alpha is dropped).
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+#: Share of the examples held out as the test split.
+TestFraction = Annotated[float, Range(0, 1, hi_open=True)]
 
 
 def split_indices(n: int, test_fraction: float, seed: int, source: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,12 +105,12 @@ class ImageFiles(torch.utils.data.Dataset):
 @DATASETS.register("folder", help="folder:PATH, your PNG/JPG images; one sub-folder per class (options: size, channels, stream)")
 def folder(
     path: str,
-    size: int | None = None,
-    channels: int | None = None,
-    test_fraction: float = 0.1,
-    seed: int = 0,
+    size: ImageSize | None = None,
+    channels: Literal[1, 3] | None = None,
+    test_fraction: TestFraction = 0.1,
+    seed: Seed = 0,
     stream: bool = False,
-    reference: int = 2000,
+    reference: Annotated[int, Range(1, 10**6)] = 2000,
 ) -> Data:
     """Images from a folder; when it has sub-folders, each is a class (sorted names -> labels).
 
@@ -344,7 +350,7 @@ def _load_numpy(path: str, kind: str):
 
 
 @DATASETS.register("npz", help="npz:PATH, arrays x (and y) or x_train/x_test (and y_train/y_test)")
-def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True, size: int | None = None) -> Data:
+def npz(path: str, test_fraction: TestFraction = 0.1, seed: Seed = 0, scale: bool = True, size: ImageSize | None = None) -> Data:
     """Arrays from a ``.npz`` file: ``x`` (and ``y``), or ``x_train``, ``x_test`` (and
     ``y_train``, ``y_test``).
 
@@ -388,7 +394,7 @@ def npz(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True
 
 
 @DATASETS.register("npy", help="npy:PATH, one array of (N, D) points or (N, [C,] H, W) images, unlabelled")
-def npy(path: str, test_fraction: float = 0.1, seed: int = 0, scale: bool = True, size: int | None = None) -> Data:
+def npy(path: str, test_fraction: TestFraction = 0.1, seed: Seed = 0, scale: bool = True, size: ImageSize | None = None) -> Data:
     """One unlabelled array from a ``.npy`` file, split into train and test.
 
     Args:

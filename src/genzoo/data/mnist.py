@@ -20,7 +20,7 @@ import torch
 
 from ..errors import GenzooError
 from ..registry import DATASETS
-from .base import Data, DataInfo
+from .base import Data, DataInfo, ImageSize
 from .idx import IdxDataset, IdxFile, load_idx_dataset
 from .resize import check_size, resize_images, resized_extras
 
@@ -161,7 +161,7 @@ def load_idx_images(spec: IdxDataset, root: str | None = None, download: bool = 
 
 
 @DATASETS.register("mnist", help="MNIST handwritten digits, 28x28 grayscale, 60k/10k (IDX files, downloaded if absent)")
-def mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
+def mnist(root: str | None = None, download: bool = True, size: ImageSize | None = None) -> Data:
     """MNIST (LeCun et al. 1998): 28x28 digits in [0, 1], shape ``(1, 28, 28)``, 10 classes.
 
     Args:
@@ -175,7 +175,7 @@ def mnist(root: str | None = None, download: bool = True, size: int | None = Non
 
 
 @DATASETS.register("fashion-mnist", help="Fashion-MNIST clothing images, 28x28 grayscale, 60k/10k, 10 classes")
-def fashion_mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
+def fashion_mnist(root: str | None = None, download: bool = True, size: ImageSize | None = None) -> Data:
     """Fashion-MNIST (Xiao et al. 2017): Zalando article images, a drop-in for MNIST.
 
     Args:
@@ -188,7 +188,7 @@ def fashion_mnist(root: str | None = None, download: bool = True, size: int | No
 
 
 @DATASETS.register("kmnist", help="Kuzushiji-MNIST cursive Japanese characters, 28x28 grayscale, 60k/10k")
-def kmnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
+def kmnist(root: str | None = None, download: bool = True, size: ImageSize | None = None) -> Data:
     """Kuzushiji-MNIST (Clanuwat et al. 2018): one hiragana character per class.
 
     Args:
@@ -212,7 +212,7 @@ def binarize_once(x: torch.Tensor, seed: int = BINARIZED_TEST_SEED) -> torch.Ten
 
 
 @DATASETS.register("binarized-mnist", help="MNIST with dynamic binarization for training and a fixed binarized test set")
-def binarized_mnist(root: str | None = None, download: bool = True, size: int | None = None) -> Data:
+def binarized_mnist(root: str | None = None, download: bool = True, size: ImageSize | None = None) -> Data:
     """Binarized MNIST under the evaluation protocol of DESIGN §8.
 
     Training examples stay intensities in [0, 1] with ``info.binarize = "dynamic"``: the

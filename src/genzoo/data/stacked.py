@@ -15,11 +15,14 @@ Examples are float32 (``Data`` holds floating-point tensors), 9.4 KB each: the d
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 
+from ..config import Range
 from ..errors import GenzooError
 from ..registry import DATASETS
-from .base import Data, DataInfo
+from .base import Data, DataInfo, ImageSize
 from .mnist import MNIST, idx_image_tensors
 from .resize import check_size, resized_extras
 
@@ -45,8 +48,8 @@ def stack_digits(x: torch.Tensor, y: torch.Tensor, n: int, seed: int, channels: 
 
 
 @DATASETS.register("stacked-mnist", help="3 random MNIST digits stacked as RGB channels, 1000 modes (mode-collapse benchmark)")
-def stacked_mnist(root: str | None = None, download: bool = True, n_train: int = 25_000, n_test: int = 10_000,
-                  size: int | None = None) -> Data:
+def stacked_mnist(root: str | None = None, download: bool = True, n_train: Annotated[int, Range(1, 10**6)] = 25_000,
+                  n_test: Annotated[int, Range(0, 10**6)] = 10_000, size: ImageSize | None = None) -> Data:
     """Stacked MNIST: shape ``(3, 28, 28)`` (or ``(3, size, size)``) in [0, 1], label ``100 d1 + 10 d2 + d3`` (1000 classes).
 
     Training examples stack MNIST training digits, test examples MNIST test digits, each split

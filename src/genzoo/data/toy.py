@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Annotated
 
 import torch
 from torch import Tensor
 
+from ..config import Range, Seed
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
+
+
+#: Sizes of the toy sets: at most 10^7 points per split (160 MB as float64 while generated).
+NTrain = Annotated[int, Range(1, 10**7)]
+NTest = Annotated[int, Range(0, 10**7)]
+#: A spread (standard deviation) or a noise level; positive and below 10^6.
+Spread = Annotated[float, Range(0, 1e6, lo_open=True)]
+Noise = Annotated[float, Range(0, 1e6)]
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -74,7 +84,7 @@ def _mixture(name: str, centers: Tensor, std: float, n_train: int, n_test: int, 
 
 @DATASETS.register("8gaussians", help="ring of 8 Gaussians (radius 1, std 0.01: PacGAN's 2D-ring), mode-collapse benchmark")
 def eight_gaussians(
-    n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, radius: float = 1.0, std: float = 0.01
+    n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, radius: Spread = 1.0, std: Spread = 0.01
 ) -> Data:
     """Eight equal Gaussians with means ``radius * (cos 2πk/8, sin 2πk/8)``, ``k = 0..7``.
 
@@ -94,7 +104,7 @@ def eight_gaussians(
 
 
 @DATASETS.register("25gaussians", help="5x5 grid of Gaussians at {-4,-2,0,2,4}^2 (std 0.05), PacGAN's 2D-grid")
-def twenty_five_gaussians(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, std: float = 0.05) -> Data:
+def twenty_five_gaussians(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, std: Spread = 0.05) -> Data:
     """25 equal Gaussians centred on ``{-4, -2, 0, 2, 4}^2``: PacGAN's 2D-grid (Lin et al. 2018).
 
     Component ``5 i + j`` is centred at ``(-4 + 2 i, -4 + 2 j)``.
@@ -111,7 +121,7 @@ def twenty_five_gaussians(n_train: int = 50_000, n_test: int = 10_000, seed: int
 
 
 @DATASETS.register("swissroll", help="2-D swiss roll spiral (FFJORD's), unlabelled")
-def swissroll(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: float = 0.2) -> Data:
+def swissroll(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, noise: Noise = 0.2) -> Data:
     """Swiss roll ``(t cos t, t sin t) / 5`` with ``t ~ U[1.5π, 4.5π]`` plus Gaussian noise.
 
     Equivalent to FFJORD's ``make_swiss_roll(noise=1.0)[:, [0, 2]] / 5``.
@@ -131,7 +141,7 @@ def swissroll(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise:
 
 
 @DATASETS.register("moons", help="two interleaving half circles, labelled by moon")
-def moons(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: float = 0.05) -> Data:
+def moons(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, noise: Noise = 0.05) -> Data:
     """scikit-learn's two moons, centred on the origin; label 0 upper moon, 1 lower moon.
 
     Args:
@@ -152,7 +162,7 @@ def moons(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: flo
 
 
 @DATASETS.register("circles", help="two concentric noisy circles (radii 3 and 1.5), labelled by circle")
-def circles(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: float = 0.24) -> Data:
+def circles(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, noise: Noise = 0.24) -> Data:
     """Two concentric circles of radii 3 (label 0) and 1.5 (label 1), as FFJORD's ``circles``.
 
     Args:
@@ -172,7 +182,7 @@ def circles(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: f
 
 
 @DATASETS.register("checkerboard", help="uniform on the 8 dark squares of a 4x4 board over [-4,4]^2")
-def checkerboard(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0) -> Data:
+def checkerboard(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0) -> Data:
     """Uniform density on the squares ``[x0, x0+2) x [y0, y0+2)`` of a 4x4 board whose cell
     indices ``(i, j)`` have ``i + j`` even (8 squares of area 4 covering half of [-4, 4]^2).
 
@@ -193,7 +203,7 @@ def checkerboard(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0) -> 
 
 
 @DATASETS.register("spirals", help="two intertwined spirals (FFJORD's 2spirals), labelled by arm")
-def spirals(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: float = 0.1) -> Data:
+def spirals(n_train: NTrain = 50_000, n_test: NTest = 10_000, seed: Seed = 0, noise: Noise = 0.1) -> Data:
     """Two point-symmetric spiral arms ``±(-t cos t, t sin t) / 3``, ``t = 3π sqrt(u)``.
 
     Args:
@@ -215,13 +225,13 @@ def spirals(n_train: int = 50_000, n_test: int = 10_000, seed: int = 0, noise: f
 
 @DATASETS.register("pinwheel", help="pinwheel of 5 curved arms (Johnson et al. 2016), labelled by arm")
 def pinwheel(
-    n_train: int = 50_000,
-    n_test: int = 10_000,
-    seed: int = 0,
-    arms: int = 5,
-    radial_std: float = 0.3,
-    tangential_std: float = 0.1,
-    rate: float = 0.25,
+    n_train: NTrain = 50_000,
+    n_test: NTest = 10_000,
+    seed: Seed = 0,
+    arms: Annotated[int, Range(1, 1000)] = 5,
+    radial_std: Noise = 0.3,
+    tangential_std: Noise = 0.1,
+    rate: Annotated[float, Range(-100, 100)] = 0.25,
 ) -> Data:
     """Pinwheel: Gaussian blobs at ``(1, 0)`` bent by a rotation growing with the radius.
 

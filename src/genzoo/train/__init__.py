@@ -1,7 +1,8 @@
-"""The one trainer, its configuration, checkpoints and callbacks."""
+"""The one trainer, its configuration, checkpoints, callbacks and loggers."""
 
-from .checkpoint import RunDir
-from .config import TrainConfig
+from .callbacks import Callback, Pictures, Rows
+from .checkpoint import RunDir, RunLock
+from .config import TrainConfig, default_threads
 from .trainer import Trainer, pick_device
 
-__all__ = ["RunDir", "TrainConfig", "Trainer", "pick_device"]
+__all__ = ["Callback", "Pictures", "Rows", "RunDir", "RunLock", "TrainConfig", "Trainer", "default_threads", "pick_device"]

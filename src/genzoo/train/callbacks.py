@@ -7,7 +7,7 @@ the random stream of training (a resumed run matches an uninterrupted one).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,11 +20,35 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    def on_sample(self, trainer: "Trainer", tag: str) -> None:  # every sample_every rounds
-        pass
+    """Hooks the trainer calls; override the ones you need (all default to doing nothing).
+
+    Example:
+        >>> class Rows(Callback):              # collect every metric row in memory
+        ...     def __init__(self): self.rows = []
+        ...     def on_log(self, trainer, row): self.rows.append(row)
+    """
+
+    def on_log(self, trainer: "Trainer", row: dict[str, Any]) -> None:
+        """After each metric row (every ``log_every`` rounds and at the end): the row as written."""
+
+    def on_sample(self, trainer: "Trainer", tag: str) -> None:
+        """Every ``sample_every`` rounds, ``tag`` = ``step_NNNNNNN``."""
 
     def on_end(self, trainer: "Trainer") -> None:
-        pass
+        """After the last round (not after an interruption), weights saved."""
+
+    def on_close(self, trainer: "Trainer") -> None:
+        """When ``fit`` returns or raises: release files, writers, connections."""
+
+
+class Rows(Callback):
+    """Keeps every metric row in ``rows`` (the public way to watch a run's losses in Python)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def on_log(self, trainer: "Trainer", row: dict[str, Any]) -> None:
+        self.rows.append(row)
 
 
 class Pictures(Callback):

@@ -7,6 +7,7 @@ Layout of a run folder::
     checkpoints/         step_0000100/{state.safetensors,state.json}, latest.json
     metrics.jsonl        one JSON line per log interval
     samples/  plots/     pictures written during and after training
+    .lock                held (``flock``) by the one process training in the folder
 
 Nothing is ever unpickled: optimizer state is flattened into named tensors plus JSON.
 """
@@ -14,6 +15,7 @@ Nothing is ever unpickled: optimizer state is flattened into named tensors plus 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -104,6 +106,60 @@ def unflatten_optimizer(prefix: str, tensors: dict[str, Tensor], rest: dict[str,
     return {"state": state, "param_groups": groups}
 
 
+class RunLock:
+    """An exclusive lock on a run folder, so two processes never train into one folder.
+
+    ``flock`` on ``RUN/.lock``: the operating system releases it when the process ends, however
+    it ends (a crash or ``kill -9`` included), so a stale lock never blocks a resume. The
+    holder's pid is written into the file for the refusal message. Where ``fcntl`` does not
+    exist (Windows) the lock is a no-op.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise GenzooError(f"cannot write into run folder {self.path.parent} ({e.strerror}); choose a writable --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise GenzooError(
+                f"run folder {self.path.parent} is in use by another genzoo process (pid {pid}); "
+                "wait for it to finish, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "RunLock":
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class RunDir:
     """Paths and atomic I/O of one run folder."""
 
@@ -139,6 +195,22 @@ class RunDir:
     def append_metrics(self, row: dict[str, Any]) -> None:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+    def lock(self) -> RunLock:
+        """Take the folder's exclusive lock (:class:`RunLock`); refused while another process holds it."""
+        return RunLock(self.path).acquire()
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keep only the rows up to ``step`` (those a checkpoint at ``step`` has seen).
+
+        On resume from a checkpoint at ``step``, rows logged later by the interrupted process
+        (and a line cut by a kill) are dropped; the resumed run writes them again, so the log
+        reads exactly like an uninterrupted run's.
+        """
+        if not self.metrics_path.is_file():
+            return
+        rows = [r for r in self.metrics() if isinstance(r.get("step"), int) and r["step"] <= step]
+        atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():

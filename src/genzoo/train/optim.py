@@ -12,7 +12,6 @@ from ..errors import GenzooError
 from .config import TrainConfig
 
 _DEFAULTS = {"name": "adam", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}
-_KNOWN = {"name", "lr", "betas", "momentum", "weight_decay", "eps", "alpha"}
 
 
 def player_settings(cfg: TrainConfig, name: str, suggested: dict[str, Any]) -> dict[str, Any]:
@@ -29,13 +28,7 @@ def player_settings(cfg: TrainConfig, name: str, suggested: dict[str, Any]) -> d
         s["momentum"] = cfg.momentum
     if cfg.weight_decay is not None:
         s["weight_decay"] = cfg.weight_decay
-    over = cfg.players.get(name, {})
-    if not isinstance(over, dict):
-        raise GenzooError(f"train.players.{name} must be a mapping of optimizer settings, e.g. {{lr: 1e-4}}")
-    bad = sorted(set(over) - _KNOWN)
-    if bad:
-        raise GenzooError(f"unknown optimizer setting train.players.{name}.{bad[0]}; valid: {', '.join(sorted(_KNOWN))}")
-    s.update(over)
+    s.update(cfg.players.get(name, {}))  # typed and range-checked by TrainConfig (PlayerOptim)
     return s
 
 

@@ -9,6 +9,12 @@ Two-domain data (``data.streams``) gets one loader per stream, each with its own
 resumable order; a player draws from the stream(s) it names (``Player.stream``), one batch
 per stream per round. A stage's ``on_start`` hook runs when the stage begins, and the index
 of the begun stage is saved in checkpoints, so a resumed run continues inside that stage.
+
+Fault tolerance: a checkpoint holds everything the loop depends on (weights, optimizer, RNG,
+data order, EMA, and the running sums of the current log window), so a run resumed after
+``kill -9`` or Ctrl-C continues bit-identically on CPU, and its ``metrics.jsonl`` reads exactly
+like an uninterrupted run's: rows written after the checkpoint are dropped on resume and
+written again, and Ctrl-C never writes a row for a part of a window.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from ..errors import GenzooError, NonFiniteLoss
 from ..models.base import GenerativeModel, Player
 from .callbacks import Callback, Pictures
 from .checkpoint import RunDir, flatten_optimizer, load_model_state, model_state, save_tensors, unflatten_optimizer
-from .config import TrainConfig
+from .config import TrainConfig, default_threads
 from .ema import EMA
+from .loggers import check_logger, loggers_for
 from .optim import lr_factor, make_optimizer, player_settings
 
 
@@ -48,11 +55,22 @@ def pick_device(name: str) -> torch.device:
         raise GenzooError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise GenzooError("train.device is cuda but no CUDA GPU is available; use --set train.device=auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise GenzooError(f"train.device is {name} but this machine has {torch.cuda.device_count()} GPU(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise GenzooError("train.device is mps but MPS is not available here; use --set train.device=auto")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise GenzooError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps")
     return dev
 
 
 class Trainer:
-    """Train ``model`` on ``data`` as configured, writing into ``run`` (optional)."""
+    """Train ``model`` on ``data`` as configured, writing into ``run`` (optional).
+
+    ``callbacks`` (default: sample pictures) get ``on_log(trainer, row)`` for every metric
+    row, ``on_sample``, ``on_end`` and ``on_close``; the loggers chosen by ``train.logger``
+    are appended to them.
+    """
 
     def __init__(
         self,
@@ -65,12 +83,13 @@ class Trainer:
         self.cfg = config or TrainConfig()
         self.data, self.run = data, run
         self.device = pick_device(self.cfg.device)
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
+        torch.set_num_threads(self.cfg.threads or default_threads())
         if self.cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.model = model.to(self.device)
-        self.callbacks = callbacks if callbacks is not None else [Pictures()]
+        self.callbacks = list(callbacks) if callbacks is not None else [Pictures()]
+        check_logger(self.cfg.logger)  # an explicitly chosen logger that is not installed: refused now
+        self._loggers = False  # the loggers join the callbacks when fit() starts with a run folder
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
         _check_streams(type(model).__name__, self.players, data)
@@ -97,7 +116,11 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self._stop = False
-        self._tb: Any = None
+        self._sums: dict[str, Tensor] = {}  # the current log window's loss sums, on device
+        self._counts: dict[str, int] = {}  # updates summed per player prefix in this window
+        # the first non-finite loss: its round and player index (-1: none yet), read at log time
+        self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._bad_player = torch.full((), -1, dtype=torch.long, device=self.device)
 
     def _make_loader(self, data: Data, seed: int) -> InMemoryLoader | StreamingLoader:
         if data.stream is not None:  # too big for memory: a DataLoader over the dataset
@@ -139,7 +162,7 @@ class Trainer:
         dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def _update(self, p: Player, sums: dict[str, Tensor], prefix: str, code: int) -> None:
+    def _update(self, p: Player, sums: dict[str, Tensor], prefix: str, index: int) -> None:
         opt = self.opts[p.name]
         for r in range(p.repeat):
             batch = self._batch(p, fresh=r > 0)
@@ -164,19 +187,24 @@ class Trainer:
                 key = prefix + k
                 v = v.detach().float()
                 sums[key] = sums[key] + v if key in sums else v.clone()
-            self._bad = torch.where((self._bad < 0) & ~torch.isfinite(loss.detach()), code, self._bad)
+            first = (self._bad_step < 0) & ~torch.isfinite(loss.detach())
+            self._bad_step = torch.where(first, self.step, self._bad_step)
+            self._bad_player = torch.where(first, index, self._bad_player)
         self._counts[prefix] = self._counts.get(prefix, 0) + p.repeat
 
     def fit(self, resume: Path | None = None) -> GenerativeModel:
         """Train to ``total`` rounds (from a checkpoint folder when ``resume`` is given)."""
         if resume is not None:
             self._restore(resume)
+            if self.run is not None:  # rows the interrupted process wrote after this checkpoint come again
+                self.run.truncate_metrics(self.step)
         else:
             torch.manual_seed(self.cfg.seed)
+        if self.run is not None and not self._loggers:
+            self.callbacks += loggers_for(self.cfg.logger)
+            self._loggers = True
         self.model.train()
-        self._bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        self._counts: dict[str, int] = {}
-        sums: dict[str, Tensor] = {}
+        sums = self._sums
         multi = len(self.players) > 1
         progress, task = self._progress()
         old_handler = self._install_sigint()
@@ -201,7 +229,7 @@ class Trainer:
                                 g["lr"] = self.base_lr[p.name] * f
                     self._round = {}
                     for p in stage.players:
-                        self._update(p, sums, f"{p.name}/" if multi else "", self.step * 64 + self.players.index(p))
+                        self._update(p, sums, f"{p.name}/" if multi else "", self.players.index(p))
                     if self.ema is not None:
                         self.ema.update()
                     self.step += 1
@@ -213,27 +241,27 @@ class Trainer:
                         now = time.perf_counter()
                         self.elapsed += now - t_last
                         self._log(sums, (self.step - step_last) / max(now - t_last, 1e-9), progress, task)
-                        sums, self._counts = {}, {}
+                        sums.clear()
+                        self._counts.clear()
                         t_last, step_last = time.perf_counter(), self.step
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < self.total:
                         self.checkpoint()
                     if cfg.sample_every and self.step % cfg.sample_every == 0 and self.step < self.total:
                         for cb in self.callbacks:
                             cb.on_sample(self, f"step_{self.step:07d}")
+            if sums:  # stopped between log points (Ctrl-C): no row for part of a window; the
+                self.elapsed += time.perf_counter() - t_last  # checkpoint keeps the sums for the resume
+                self._check_finite()
+            self.checkpoint()
+            if not self._stop:
+                self.model.on_fit_end(self.data)
+                self.save_weights()
+                for cb in self.callbacks:
+                    cb.on_end(self)
         finally:
             signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
-            if self._tb:
-                self._tb.close()
-        if sums:  # interrupted between log points
-            self.elapsed += time.perf_counter() - t_last
-            self._log(sums, (self.step - step_last) / max(time.perf_counter() - t_last, 1e-9), None, None)
-        self.checkpoint()
-        if self._stop:
-            return self.model
-        self.model.on_fit_end(self.data)
-        self.save_weights()
-        for cb in self.callbacks:
-            cb.on_end(self)
+            for cb in self.callbacks:
+                cb.on_close(self)
         return self.model
 
     @property
@@ -241,17 +269,20 @@ class Trainer:
         return self._stop
 
     # -- logging --------------------------------------------------------------------------------
-    def _log(self, sums: dict[str, Tensor], speed: float, progress: Any, task: Any) -> dict[str, Any]:
-        bad = int(self._bad)
-        if bad >= 0:
-            step, idx = divmod(bad, 64)
-            name = self.players[idx].name
+    def _check_finite(self) -> None:
+        """Raise :class:`NonFiniteLoss` naming the player and round of the first non-finite loss."""
+        step = int(self._bad_step)
+        if step >= 0:
+            name = self.players[int(self._bad_player)].name
             last = self.run.latest_checkpoint() if self.run else None
             where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise NonFiniteLoss(
                 f"the loss of player '{name}' became non-finite at step {step + 1}; {where}. "
                 "Lower train.lr, set train.grad_clip, or check the data."
             )
+
+    def _log(self, sums: dict[str, Tensor], speed: float, progress: Any, task: Any) -> dict[str, Any]:
+        self._check_finite()
         row: dict[str, Any] = {"step": self.step, "epoch": round(self.loader.epoch + self.loader.pos / max(1, self.loader.batches_per_epoch), 3)}
         for k, v in sums.items():
             prefix = k.split("/")[0] + "/" if "/" in k else ""
@@ -260,26 +291,12 @@ class Trainer:
         row["time"] = round(self.elapsed, 2)
         if self.run is not None:
             self.run.append_metrics(row)
-            self._tensorboard(row)
+        for cb in self.callbacks:
+            cb.on_log(self, row)
         if progress is not None:
             shown = "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("step", "epoch", "time", "steps_per_s"))
             progress.update(task, losses=shown, speed=f"{speed:.0f} it/s")
         return row
-
-    def _tensorboard(self, row: dict[str, Any]) -> None:
-        if not self.cfg.tensorboard or self.run is None:
-            return
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except Exception:  # tensorboard is an optional extra
-                self._tb = False
-                return
-            self._tb = SummaryWriter(str(self.run.path / "tb"))
-        if self._tb:
-            for k, v in row.items():
-                if k != "step" and isinstance(v, (int, float)):
-                    self._tb.add_scalar(k, v, row["step"])
 
     def _progress(self) -> tuple[Any, Any]:
         from rich.console import Console
@@ -332,12 +349,15 @@ class Trainer:
             ls = loader.state_dict()
             tensors[f"loader.{n}.generator"], tensors[f"loader.{n}.perm"] = ls["generator"], ls["perm"]
             meta["loaders"][n] = {"epoch": ls["epoch"], "pos": ls["pos"]}
+        # the open log window, so the first row after a resume averages the same updates
+        tensors.update({f"window.{k}": v for k, v in self._sums.items()})
+        meta["window"] = {"counts": dict(self._counts), "keys": list(self._sums)}
         return tensors, meta
 
     def checkpoint(self) -> Path | None:
         if self.run is None:
             return None
-        if int(self._bad) >= 0:  # never save poisoned weights as a good checkpoint
+        if int(self._bad_step) >= 0:  # never save poisoned weights as a good checkpoint
             return None
         tensors, meta = self.state()
         path = self.run.save_checkpoint(self.step, tensors, meta, self.cfg.keep_checkpoints)
@@ -370,6 +390,11 @@ class Trainer:
             for n, loader in self.loaders.items():
                 loader.load_state_dict({**meta["loaders"][n], "generator": tensors[f"loader.{n}.generator"],
                                         "perm": tensors[f"loader.{n}.perm"]})
+            window = meta.get("window", {"counts": {}, "keys": []})
+            self._sums.clear()
+            self._sums.update({k: tensors[f"window.{k}"].to(self.device) for k in window["keys"]})
+            self._counts.clear()
+            self._counts.update({str(k): int(v) for k, v in window["counts"].items()})
         except (KeyError, ValueError, RuntimeError) as e:
             raise GenzooError(f"checkpoint {ckpt} does not match this run's configuration ({e}); resume with the run's own settings") from None
         self.step = int(meta["step"])
