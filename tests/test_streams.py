@@ -61,7 +61,7 @@ def _run(path) -> RunDir:  # noqa: ANN001
 
 def _cfg(steps: int, **kw) -> TrainConfig:  # noqa: ANN003
     return TrainConfig(**{"steps": steps, "batch_size": 4, "progress": False, "log_every": 1, "lr": 1e-2, "device": "cpu",
-                          "tensorboard": False, **kw})
+                          "logger": "none", **kw})
 
 
 def test_stream_batches_stay_separate_and_are_shared_within_a_round() -> None:
