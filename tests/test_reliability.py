@@ -23,7 +23,7 @@ from genzoo.train import Callback, RunDir, TrainConfig, Trainer
 
 from helpers import mixture_2d, one_thread  # noqa: F401  (one torch thread in this module)
 
-FAST = ["--set", "train.progress=false", "--set", "model.hidden=32", "--set", "train.batch_size=32", "--set", "train.logger=none"]
+FAST = ["--set", "train.progress=false", "--set", "model.encoder.type=mlp", "--set", "model.encoder.hidden=32", "--set", "train.batch_size=32", "--set", "train.logger=none"]
 TIMING = ("time", "steps_per_s")  # wall-clock fields: the only ones allowed to differ between two runs
 
 
@@ -81,10 +81,10 @@ def test_bad_train_options_are_refused_before_anything_is_created(args, message,
 def test_a_model_too_large_for_memory_is_refused_before_allocating(capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     t0 = time.perf_counter()
-    assert run_cli("train", "vae", "--data", "8gaussians", "--set", "model.hidden=[1000000,1000000]", "--steps", 1,
+    assert run_cli("train", "vae", "--data", "8gaussians", "--set", "model.encoder.hidden=[1000000,1000000]", "--steps", 1,
                    "--set", "train.logger=none") == 2
     err = capsys.readouterr().err
-    assert "parameters" in err and "GiB of memory available" in err and "model.hidden" in err, err
+    assert "parameters" in err and "GiB of memory available" in err and "model.encoder.hidden" in err, err
     assert time.perf_counter() - t0 < 30 and not (tmp_path / "runs").exists()  # counted on the meta device, nothing allocated
 
 
@@ -123,7 +123,7 @@ def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_pa
 def test_models_metrics_and_datasets_list_their_options(capsys) -> None:
     assert run_cli("models", "vae") == 0
     out = capsys.readouterr().out
-    assert "model.latent_dim" in out and "model.prior" in out and "'vamp'" in out
+    assert "model.latent_dim" in out and "model.encoder.hidden" in out and "mog | normal | vamp" in out
     assert run_cli("models", "vea") == 2 and "did you mean 'vae'" in capsys.readouterr().err
     assert run_cli("metrics") == 0
     out = capsys.readouterr().out
@@ -224,7 +224,7 @@ def test_on_log_sees_every_row_as_written(tmp_path) -> None:
 
     spy = Spy()
     data = mixture_2d()
-    t = genzoo.train("vae", data, tmp_path / "run", model_options={"hidden": (8,)}, callbacks=[spy], steps=12, log_every=5,
+    t = genzoo.train("vae", data, tmp_path / "run", model_options={"encoder": {"type": "mlp", "hidden": (8,)}}, callbacks=[spy], steps=12, log_every=5,
                      progress=False, logger="none")
     assert spy.rows == rows(t.run.path) and [r["step"] for r in spy.rows] == [5, 10, 12] and spy.closed
 
@@ -271,7 +271,7 @@ def test_missing_tensorboard_is_said_once_and_an_explicit_choice_is_refused(tmp_
     monkeypatch.setattr(loggers, "_SAID", set())
     data = mixture_2d()
     for i in range(2):
-        genzoo.train("vae", data, tmp_path / f"r{i}", model_options={"hidden": (8,)}, callbacks=[], steps=2, progress=False)
+        genzoo.train("vae", data, tmp_path / f"r{i}", model_options={"encoder": {"type": "mlp", "hidden": (8,)}}, callbacks=[], steps=2, progress=False)
     err = capsys.readouterr().err
     assert err.count("TensorBoard logging is off: the tensorboard package is not installed") == 1, err
     with pytest.raises(genzoo.GenzooError, match=r"train.logger=tensorboard needs the tensorboard package; pip install"):
@@ -285,7 +285,7 @@ def test_mlflow_logger_writes_a_local_store_and_continues_on_resume(tmp_path, mo
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     run = tmp_path / "run"
     assert run_cli("train", "vae", "--data", "8gaussians", "--steps", 6, "--out", run, "--set", "train.logger=mlflow",
-                   "--set", "train.log_every=2", "--set", "train.checkpoint_every=2", "--set", "model.hidden=8",
+                   "--set", "train.log_every=2", "--set", "train.checkpoint_every=2", "--set", "model.encoder.hidden=8",
                    "--set", "data.n_train=256") == 0
     assert run_cli("train", "--resume", run, "--steps", 10) == 0
     from mlflow.tracking import MlflowClient

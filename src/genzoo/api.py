@@ -80,12 +80,30 @@ def check_size(factory: Callable[..., Any], info: DataInfo, kwargs: dict[str, An
         return
     need, have = 4 * n * copies, available_memory()
     if have is not None and need > have:
-        sizes = [k for k, v in kwargs.items() if isinstance(v, (int, tuple)) and not isinstance(v, bool)]
+        sizes = _size_options(kwargs, "model.")
         what = "to train (weights, gradients, Adam moments)" if copies > 1 else "as float32"
         raise GenzooError(
             f"model {name} with these options has {n:,} parameters, {need / 2**30:.1f} GiB {what}, more than the "
-            f"{have / 2**30:.1f} GiB of memory available; lower its sizes ({', '.join('model.' + k for k in sizes[:6])})"
+            f"{have / 2**30:.1f} GiB of memory available; lower its sizes ({', '.join(sizes[:6])})"
         )
+
+
+def _size_options(options: dict[str, Any], prefix: str) -> list[str]:
+    """Dotted paths of the whole-number options (sizes) among ``options``, nested components included."""
+    out: list[str] = []
+    for k, v in options.items():
+        if isinstance(v, Spec):
+            out += _size_options(v.options, f"{prefix}{k}.")
+        elif isinstance(v, (int, tuple)) and not isinstance(v, bool) and (not isinstance(v, tuple) or all(isinstance(x, int) for x in v)):
+            out.append(prefix + k)
+    return sorted(out, key=lambda p: (not isinstance(_get(options, p[len(prefix):]), tuple), p))
+
+
+def _get(options: dict[str, Any], path: str) -> Any:
+    v: Any = options
+    for part in path.split("."):
+        v = v.options.get(part) if isinstance(v, Spec) else v.get(part) if isinstance(v, dict) else None
+    return v
 
 
 def train_config(**options: Any) -> TrainConfig:

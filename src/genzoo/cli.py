@@ -12,9 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
-import inspect
-import re
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -22,7 +19,7 @@ from rich.table import Table
 from . import api
 from ._console import console
 from ._version import __version__
-from .config import _type_name, fields_of, load_yaml, merge, parse_overrides, resolve
+from .config import fields_of, load_yaml, merge, options_of, parse_overrides, resolve
 from .errors import GenzooError, NonFiniteLoss
 from .registry import DATASETS, METRICS, MODELS
 from .train.checkpoint import RunDir
@@ -171,40 +168,15 @@ def _registry_table(reg: Any, title: str) -> None:
     out_console.print(table)
 
 
-_ARG = re.compile(r"^\s{4,}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
-
-
-def _arg_help(fn: Any) -> dict[str, str]:
-    """First line of each ``name: text`` entry of the Google-style ``Args:``/``Options:`` section of ``fn``'s docstring."""
-    doc = inspect.getdoc(fn) or ""
-    out: dict[str, str] = {}
-    section = False
-    for line in doc.splitlines():
-        if re.match(r"^(Args|Arguments|Options|Attributes):\s*$", line):
-            section = True
-            continue
-        if section and line and not line.startswith(" "):
-            section = False
-        if section:
-            m = _ARG.match("    " + line if not line.startswith("    ") else line)
-            if m and line.startswith("    ") and not line.startswith("        "):
-                for name in m.group(1).split(","):
-                    out.setdefault(name.strip(), m.group(2).strip())
-    return out
-
-
-def _options_table(fn: Any, where: str, skip: int = 0, hidden: tuple[str, ...] = ()) -> Table:
-    """Every option of ``fn``: name, type with its allowed range, default, and the docstring's words."""
+def _options_table(fn: Any, where: str, context: tuple[str, ...] = ()) -> Table:
+    """Every option of ``fn`` (nested components included): path, type with its allowed range, default, help."""
     table = Table(show_edge=False, box=None, pad_edge=False)
     for col in ("option", "type and range", "default", "description"):
         table.add_column(col, style="bold" if col == "option" else None)
-    helps = _arg_help(fn)
-    fields = fields_of(fn, skip)
-    for name, (ann, default) in fields.items():
-        if name in hidden:
-            continue
-        shown = "required" if default is inspect.Parameter.empty else json.dumps(default) if isinstance(default, (list, tuple, dict)) else str(default)
-        table.add_row(f"{where}.{name}", escape(_type_name(ann)), escape(shown), escape(helps.get(name, "")))
+    for o in options_of(fn, context):
+        shown = json.dumps(list(o.default) if isinstance(o.default, tuple) else o.default) \
+            if isinstance(o.default, (list, tuple, dict, type(None), bool)) else str(o.default)
+        table.add_row(f"{where}.{o.path}", escape(o.type), escape(shown), escape(o.help))
     return table
 
 
@@ -218,7 +190,7 @@ def models(name: Optional[str] = typer.Argument(None, help="A model: show its op
     canon, meta = MODELS.canonical(name), MODELS.meta(name)
     out_console.print(f"[bold]{canon}[/bold]: {escape(meta.get('help', ''))}")
     out_console.print(f"data: {', '.join(meta.get('data_kinds', ('points', 'image')))}")
-    out_console.print(_options_table(factory, "model", skip=1))
+    out_console.print(_options_table(factory, "model", MODELS.context))
     out_console.print(f"set them with --set model.OPTION=VALUE, e.g. genzoo train {canon} --data 8gaussians --set model.{next(iter(fields_of(factory, 1)), 'OPTION')}=...", highlight=False)
 
 
@@ -230,7 +202,7 @@ def datasets(name: Optional[str] = typer.Argument(None, help="A dataset: show it
         return
     factory = DATASETS.get(name.split(":", 1)[0] if ":" in name else name)
     out_console.print(f"[bold]{DATASETS.canonical(name.split(':', 1)[0] if ':' in name else name)}[/bold]: {escape(DATASETS.meta(name.split(':', 1)[0] if ':' in name else name).get('help', ''))}")
-    out_console.print(_options_table(factory, "data", hidden=("root", "path")))
+    out_console.print(_options_table(factory, "data", ("root", "path")))
 
 
 @app.command("metrics")
@@ -250,7 +222,7 @@ def metrics_(name: Optional[str] = typer.Argument(None, help="A metric: show its
     canon = METRICS.canonical(name)
     meta = METRICS.meta(name)
     out_console.print(f"[bold]{canon}[/bold] ({'higher' if meta.get('higher_is_better') else 'lower'} is better): {escape(meta.get('help', ''))}")
-    out_console.print(_options_table(fn, canon, skip=1))
+    out_console.print(_options_table(fn, canon, ("ctx",)))
 
 
 @app.command()

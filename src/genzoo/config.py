@@ -149,7 +149,12 @@ def _type_name(ann: Any) -> str:
     if origin is tuple:
         args = typing.get_args(ann)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of ({_type_name(args[0])})"
+            item = args[0]
+            if typing.get_origin(item) is Annotated:  # "a list of int, each >= 1"
+                base, *marks = typing.get_args(item)
+                ranges = [str(m) for m in marks if isinstance(m, Range)]
+                return f"a list of {_type_name(base)}" + (f", each {' '.join(ranges)}" if ranges else "")
+            return f"a list of {_type_name(item)}"
         if args and all(a == args[0] for a in args):
             return f"a list of {len(args)} values, each {_type_name(args[0])}"
         return f"a list of {len(args)} values ({', '.join(_type_name(a) for a in args)})"
