@@ -41,6 +41,10 @@ def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
 
 def _build(name: str, info: DataInfo, options: dict[str, Any], copies: int) -> GenerativeModel:
     factory = MODELS.get(name)
+    kinds = MODELS.meta(name).get("data_kinds", ("points", "image"))
+    if info.kind not in kinds:
+        raise GenzooError(f"model '{MODELS.canonical(name)}' takes {' or '.join(kinds)} data, but {info.name} holds {info.kind} data; "
+                          "see `genzoo models` for the models of each kind")
     kwargs = resolve(factory, options, "model", skip=1, info=info)
     check_size(factory, info, kwargs, MODELS.canonical(name), copies)
     model = factory(info, **kwargs)

@@ -32,7 +32,7 @@ import torch
 from ._version import __version__
 from .api import _model_for
 from .config import atomic_write_bytes, coerce, fields_of
-from .data import Data, load_data
+from .data import Data, DataInfo, kind_of, load_data
 from .errors import GenzooError
 from .metrics.base import EvalContext, NotApplicable, missing_capability, run_metric
 from .registry import METRICS
@@ -149,10 +149,13 @@ def _run_data(config: dict[str, Any], run: Path, data: Data | str | None, data_r
                 f"run {run} was trained on data '{name}' that genzoo cannot load by name; "
                 "pass it yourself: genzoo.evaluate(run, data=my_data)"
             ) from None
-    want = (config.get("data_info") or {}).get("shape")
-    if want is not None and tuple(want) != tuple(got.info.shape):
-        raise GenzooError(f"run {run} was trained on examples of shape {tuple(want)}, but the data given has {tuple(got.info.shape)}")
-    return got
+    trained_on = config.get("data_info")
+    if trained_on is None:
+        return got
+    try:  # the data's kind checks it fits the model (shape; a sequence's vocabulary, re-encoded)
+        return kind_of(got.info).adapt(got, DataInfo.from_dict(trained_on))
+    except GenzooError as e:
+        raise GenzooError(f"run {run}: {e}") from None
 
 
 def evaluate(

@@ -8,6 +8,7 @@ its options. :func:`load_data` is the one entry point used by the trainer and th
     data = load_data("folder:photos/", size=64)      # user images, one class per sub-folder
     data = load_data("npz:points.npz", test_fraction=0.2)
     data = load_data("mnist+digits", size=28)       # two streams, a and b (genzoo.data.pairs)
+    data = load_data("smiles:mols.smi")                # user molecules, one SMILES per line
 
 Example:
     >>> from genzoo.data import load_data
@@ -23,12 +24,15 @@ import inspect
 from ..config import resolve
 from ..errors import GenzooError
 from ..registry import DATASETS
-from . import digits, files, mnist, stacked, toy  # noqa: F401  (imported so their datasets register)
+from . import digits, files, mnist, molecules, stacked, toy  # noqa: F401  (imported so their datasets register)
 from .base import Batch, Data, DataInfo, InMemoryLoader
+from .kinds import DATA_KINDS, kind_of
 from .toy import toy_log_density
 
 __all__ = [
     "DATASETS",
+    "DATA_KINDS",
+    "kind_of",
     "Batch",
     "Data",
     "DataInfo",
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 #: Name prefixes that carry a path: ``folder:PATH`` calls the ``folder`` factory with ``path=PATH``.
-PATH_PREFIXES = ("folder", "npz", "npy")
+PATH_PREFIXES = ("folder", "npz", "npy", "smiles")
 
 
 def load_data(name: str, root: str | None = None, **options: object) -> Data:
@@ -46,7 +50,7 @@ def load_data(name: str, root: str | None = None, **options: object) -> Data:
 
     Args:
         name: a registered name (``genzoo datasets`` lists them; ``-`` and ``_`` are alike),
-            ``folder:PATH`` / ``npz:PATH`` / ``npy:PATH`` for the user's own files, or ``A+B``
+            ``folder:PATH`` / ``npz:PATH`` / ``npy:PATH`` / ``smiles:PATH`` for the user's own files, or ``A+B``
             for two-domain data (:func:`~genzoo.data.pairs.load_pair`: options ``size``,
             ``channels``, ``a``, ``b``).
         root: folder to look in first for downloadable datasets (``--data-root``); passed only

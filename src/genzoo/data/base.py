@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import torch
 from torch import Tensor
@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import Range
 from ..errors import GenzooError
+from .kinds import kind_of
 
 #: ``size`` option of image datasets: side in pixels of the square images after resizing.
 ImageSize = Annotated[int, Range(1, 4096)]
@@ -93,18 +94,11 @@ class Data:
         return len(self.stream) if self.stream is not None else len(self.x_train)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
+        kind = kind_of(self.info)  # validation belongs to the data's kind
         for split in ("train", "test"):
             x: Tensor = getattr(self, f"x_{split}")
             y: Tensor | None = getattr(self, f"y_{split}")
-            if not torch.is_floating_point(x):
-                raise GenzooError(f"{self.info.name}: {split} examples must be floating point, got {x.dtype}")
-            if tuple(x.shape[1:]) != tuple(self.info.shape):
-                raise GenzooError(
-                    f"{self.info.name}: {split} examples have shape {tuple(x.shape[1:])}, "
-                    f"expected {tuple(self.info.shape)}"
-                )
-            if x.numel() and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):  # the sum is a cheap first check
-                raise GenzooError(f"{self.info.name}: {split} examples contain NaN or infinite values; clean the data first")
+            kind.validate(x, self.info, split)
             if y is not None and len(y) != len(x):
                 raise GenzooError(f"{self.info.name}: {len(x)} {split} examples but {len(y)} labels")
         if self.stream is not None:
@@ -234,6 +228,7 @@ class InMemoryLoader:
         seed: int = 0,
         binarize: str | None = None,
         device: torch.device | str = "cpu",
+        collate: Callable[[Tensor, Tensor | None], Batch] | None = None,
     ) -> None:
         device = torch.device(device)
         if batch_size < 1:
@@ -246,6 +241,7 @@ class InMemoryLoader:
         self.y = None if y is None else y.to(device, non_blocking=True)
         self.batch_size = batch_size
         self.binarize = binarize
+        self.collate = collate or Batch  # the data kind's collation (padding, masks)
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(seed)
         self.batches_per_epoch = len(x) // batch_size
@@ -266,7 +262,7 @@ class InMemoryLoader:
         x = self.x.index_select(0, idx)
         if self.binarize == "dynamic":
             x = torch.bernoulli(x, generator=self.gen)
-        return Batch(x, None if self.y is None else self.y.index_select(0, idx))
+        return self.collate(x, None if self.y is None else self.y.index_select(0, idx))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -311,6 +307,7 @@ class StreamingLoader:
         binarize: str | None = None,
         device: torch.device | str = "cpu",
         num_workers: int = 0,
+        collate: Callable[[Tensor, Tensor | None], Batch] | None = None,
     ) -> None:
         n = len(dataset)  # type: ignore[arg-type]
         if batch_size < 1:
@@ -321,6 +318,7 @@ class StreamingLoader:
             raise GenzooError(f"train.num_workers must be 0 or more, got {num_workers}")
         self.dataset, self.n, self.batch_size, self.binarize = dataset, n, batch_size, binarize
         self.device, self.num_workers = torch.device(device), num_workers
+        self.collate = collate or Batch
         self.gen = torch.Generator()  # on the host: the DataLoader's indices live there
         self.gen.manual_seed(seed)
         self.batches_per_epoch = n // batch_size
@@ -357,7 +355,7 @@ class StreamingLoader:
         if self.binarize == "dynamic":
             x = torch.bernoulli(x, generator=self.gen)
         x = x.to(self.device, non_blocking=True)
-        return Batch(x, None if y is None else y.to(self.device, non_blocking=True))
+        return self.collate(x, None if y is None else y.to(self.device, non_blocking=True))
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "pos": self.pos, "generator": self.gen.get_state(), "perm": self.perm}

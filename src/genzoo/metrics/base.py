@@ -85,20 +85,28 @@ class EvalContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-def metric(name: str, *, needs: tuple[str, ...] = (), help: str = "", higher_is_better: bool = False) -> Callable:
-    """Register ``fn(ctx, **options) -> dict`` as metric ``name`` with its required capabilities."""
+def metric(name: str, *, needs: tuple[str, ...] = (), help: str = "", higher_is_better: bool = False,
+           kinds: tuple[str, ...] = ("image", "points")) -> Callable:
+    """Register ``fn(ctx, **options) -> dict`` as metric ``name`` with its required capabilities.
+
+    ``kinds`` are the data kinds (:data:`~genzoo.data.kinds.DATA_KINDS`) the metric is defined
+    for; on other data it is n/a.
+    """
     bad = [c for c in needs if c not in _CAPS]
     if bad:
         raise ValueError(f"unknown capability {bad[0]!r}; known: {', '.join(_CAPS)}")
 
     def deco(fn: Callable) -> Callable:
-        return METRICS.register(name, needs=tuple(needs), help=help, higher_is_better=higher_is_better)(fn)
+        return METRICS.register(name, needs=tuple(needs), help=help, higher_is_better=higher_is_better, kinds=tuple(kinds))(fn)
 
     return deco
 
 
 def missing_capability(name: str, model: Any, data: Data) -> str | None:
     """The first capability metric ``name`` needs that ``model``/``data`` lack, else ``None``."""
+    kinds = METRICS.meta(name).get("kinds", ("image", "points"))
+    if data.info.kind not in kinds:
+        return f"{' or '.join(kinds)} data"
     for cap in METRICS.meta(name).get("needs", ()):
         if not _CAPS[cap](model, data):
             return cap

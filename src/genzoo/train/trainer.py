@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..data.base import Data, InMemoryLoader, StreamingLoader
+from ..data.base import Batch, Data, InMemoryLoader, StreamingLoader
+from ..data.kinds import kind_of
 from ..errors import GenzooError, NonFiniteLoss
 from ..models.base import GenerativeModel, Player
 from .callbacks import Callback, Pictures
@@ -123,13 +124,19 @@ class Trainer:
         self._bad_player = torch.full((), -1, dtype=torch.long, device=self.device)
 
     def _make_loader(self, data: Data, seed: int) -> InMemoryLoader | StreamingLoader:
+        kind, info = kind_of(data.info), data.info
+
+        def collate(x: Tensor, c: Tensor | None) -> Batch:  # padding and masks belong to the data's kind
+            return kind.collate(x, c, info)
+
         if data.stream is not None:  # too big for memory: a DataLoader over the dataset
             return StreamingLoader(
                 data.stream, self.cfg.batch_size, seed=seed, binarize=data.info.binarize, device=self.device,
-                num_workers=self.cfg.num_workers,
+                num_workers=self.cfg.num_workers, collate=collate,
             )
         return InMemoryLoader(
             data.x_train, data.y_train, self.cfg.batch_size, seed=seed, binarize=data.info.binarize, device=self.device,
+            collate=collate,
         )
 
     # -- the loop -------------------------------------------------------------------------------
