@@ -218,22 +218,23 @@ def bench(
             console.print(f"[red]✗[/red] {tag}: {row['status']}: {escape(str(row['error']))}", highlight=False)
         board["rows"].append(row)
         write_leaderboard(board, out_dir)  # after every model, so a long bench shows partial results
-    if the_data.info.kind == "image":
-        with console.status("drawing the sample gallery"):
-            write_gallery(board, out_dir / "gallery.png", seed=seed)
+    with console.status("drawing the sample gallery"):
+        write_gallery(board, out_dir / "gallery.png", seed=seed)
     return board
 
 
 def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: int = 0) -> Path | None:
-    """One panel of ``per_model`` samples for every trained model that samples images, titled by name.
+    """One panel of ``per_model`` samples for every trained model that samples, titled by name.
 
     Models come back from their run folders (:func:`genzoo.load`); each samples with the same
-    seed. Returns the path, or ``None`` when no model could sample.
+    seed; the data kind's renderer draws each panel (image grid, 2-D scatter, molecules).
+    Returns the path, or ``None`` when no model could sample.
     """
     import torch
 
     from .models import CanSample
-    from .viz.plots import _plt, image_grid, save_figure
+    from .viz.plots import _plt, save_figure
+    from .viz.render import renderer_for
 
     plt = _plt()
 
@@ -249,14 +250,15 @@ def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: 
             continue
         torch.manual_seed(seed)
         with torch.no_grad():
-            x = model.sample(per_model)  # (n, C, H, W)
-        vr = tuple(getattr(getattr(model, "info", None), "value_range", (0.0, 1.0)))
-        panels.append((r["model"], image_grid(x, nrow=int(math.ceil(math.sqrt(per_model))), value_range=vr)))
+            x = model.sample(per_model)
+        panels.append((r["model"], renderer_for(model.info).panel(x, model.info)))
     if not panels:
         return None
     ncols = min(6, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.1 * ncols, 2.35 * nrows), squeeze=False)
+    h, w = panels[0][1].shape[:2]
+    scale = 2.1 / max(h, w)  # inches per pixel of the largest side
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(2.1, w * scale) * ncols, (max(2.1, h * scale) + 0.25) * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (name, grid) in zip(axes.flat, panels):

@@ -113,37 +113,45 @@ def _done(trainer: Any) -> None:
 def sample(
     run: Path = typer.Argument(..., help="Run folder."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
-    output: Path = typer.Option(..., "--output", "-o", help="out.png (grid or scatter) or out.npz (array)."),
+    output: Path = typer.Option(..., "--output", "-o", help="out.png (grid, scatter or molecule drawings), out.smi / out.txt (sequences) or out.npz (array)."),
     ema: bool = typer.Option(False, "--ema", help="Use the EMA weights."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     label: Optional[int] = typer.Option(None, "--label", help="Class to condition on (conditional models)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Softmax temperature of sequence models (default: the run's, 1.0)."),
 ) -> None:
-    """Draw samples from a trained run and save them as a PNG or NPZ."""
+    """Draw samples from a trained run and save them (picture, SMILES list or array)."""
     import numpy as np
     import torch
 
-    from .models.base import CanSample
-    from .viz.plots import plot_points, save_image_grid
+    from .data import DataInfo
+    from .models.base import CanSample, HasTemperature
+    from .viz.render import renderer_for
 
     if n < 1:
         raise GenzooError(f"-n must be at least 1, got {n}")
-    if output.suffix not in (".png", ".npz"):
-        raise GenzooError(f"output {output} must end in .png or .npz")
+    if temperature is not None and temperature < 0:
+        raise GenzooError(f"--temperature must be 0 (greedy) or more, got {temperature}")
+    cfg = RunDir.existing(run).config()
+    render = renderer_for(DataInfo.from_dict(cfg["data_info"]))
+    allowed = (*render.suffixes, ".npz")
+    if output.suffix not in allowed:
+        raise GenzooError(f"output {output} must end in {', '.join(allowed)} for this run's data")
     model = api.load(run, ema=ema)
     if not isinstance(model, CanSample):
         raise GenzooError(f"{type(model).__name__} cannot sample")
+    if temperature is not None:
+        if not isinstance(model, HasTemperature):
+            raise GenzooError(f"{type(model).__name__} samples without a softmax temperature; leave out --temperature")
+        model.temperature = temperature
     _writable(output)
     torch.manual_seed(seed)
     c = None if label is None else torch.full((n,), label, dtype=torch.long)
     with torch.no_grad():
-        x = model.sample(n, c).float()
-    info = model.info
+        x = model.sample(n, c)
     if output.suffix == ".npz":
         np.savez_compressed(output, x=x.numpy())
-    elif info.kind == "points":
-        plot_points(x, output)
     else:
-        save_image_grid(x, output, value_range=tuple(info.value_range))
+        render.save(x, output, model.info)
     out_console.print(f"{n} samples of shape {tuple(x.shape[1:])} -> {output}")
 
 
@@ -321,6 +329,10 @@ def eval_(
         else:
             value, err, proto = _fmt(r["value"]), _fmt(r["stderr"], ".2g") if r.get("stderr") is not None else "", escape(_protocol_text(r.get("protocol")))
         table.add_row(f"{name} {arrow}", value, err, proto, f"{res['wall_s'].get(name, 0):.1f}")
+        for part, p in (r.get("parts") or {}).items():  # a metric reporting a table (e.g. moses)
+            arrow = "↑" if p.get("higher_is_better") else "↓"
+            table.add_row(f"  {escape(part)} {arrow}", _fmt(p.get("value")), _fmt(p["stderr"], ".2g") if p.get("stderr") is not None else "",
+                          f"n={p['n']}" if p.get("n") is not None else "", "")
     out_console.print(table)
     out_console.print(str(Path(run) / EVAL_FILE), soft_wrap=True)
 
