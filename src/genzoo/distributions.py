@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import Component
+from .data.kinds import PAD
 from .divergences import LOG_2PI, kl_normal_normal, log_normal_diag, log_standard_normal
 from .errors import GenzooError
 from .registry import Registry
@@ -229,6 +230,33 @@ class DiscretizedLogistic(Likelihood):
         u = torch.rand_like(mu).clamp(1e-5, 1 - 1e-5)
         x = mu + log_s.exp() * (torch.log(u) - torch.log1p(-u))
         return (x.clamp(0, 1) * (self.levels - 1)).round() / (self.levels - 1)
+
+
+@LIKELIHOODS.register("tokens")
+class TokenCategorical(Likelihood):
+    r"""A categorical distribution over the vocabulary at every position of a token sequence.
+
+    The (autoregressive) decoder outputs logits ``(B, L-1, V)`` predicting ``x[:, 1:]`` from
+    ``x[:, :-1]``; the log-likelihood sums over the real target tokens only,
+
+    .. math:: \log p(x) = \sum_{l \ge 1} m_l \log \mathrm{softmax}(f_{l-1})_{x_l},
+
+    with ``m`` the batch's mask (from ``x != <pad>`` when none is given), so padded positions
+    never count, whatever tokens they hold.
+    """
+
+    def log_prob(self, params: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        target = x[:, 1 : params.shape[1] + 1].long()  # (B, L-1)
+        m = (target != PAD) if mask is None else mask[:, 1 : params.shape[1] + 1]
+        lp = -F.cross_entropy(params.transpose(1, 2).float(), target, reduction="none")  # (B, L-1)
+        # where(), not a product: a padded target may have probability 0 (log -inf), which 0 * x would keep
+        return torch.where(m.bool(), lp, torch.zeros((), dtype=lp.dtype, device=lp.device)).sum(1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return params.argmax(-1)  # the most likely token at each position (teacher-forced)
+
+    def sample(self, params: Tensor) -> Tensor:
+        return torch.distributions.Categorical(logits=params).sample()
 
 
 @PRIORS.register("mog")

@@ -40,6 +40,7 @@ from ..distributions import Likelihood, Prior, StandardNormal, likelihood, prior
 from ..divergences import log_mean_exp, log_normal_diag
 from ..errors import GenzooError
 from ..nets.base import append_condition, condition_shape, net, one_hot, takes_flat
+from ..nets.sequence import Autoregressive
 from ..registry import MODELS
 from .base import GenerativeModel, Player
 
@@ -97,6 +98,8 @@ class AE(GenerativeModel):
         self.register_buffer("code_mean", torch.zeros(latent_dim))
         self.register_buffer("code_scale_tril", torch.eye(latent_dim))
         self.code_sampler = code_sampler
+        if isinstance(decoder, Autoregressive):
+            self.temperature = 1.0  # softmax temperature when sampling tokens (HasTemperature)
         if code_sampler == "mog":
             self.register_buffer("code_means", torch.zeros(code_components, latent_dim))
             self.register_buffer("code_logvars", torch.zeros(code_components, latent_dim))
@@ -130,15 +133,31 @@ class AE(GenerativeModel):
             return x + self.noise_level * torch.randn_like(x)
         return x * (torch.rand_like(x) >= self.noise_level).to(x.dtype)
 
-    def encode(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        z = self.encoder(self.enc_input(x, c))  # (B, latent_dim)
+    def encoder_out(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """The encoder's output; a sequence encoder also gets the mask of real tokens."""
+        h = self.enc_input(x, c)
+        return self.encoder(h) if mask is None else self.encoder(h, mask)
+
+    def encode(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        z = self.encoder_out(x, c, mask)  # (B, latent_dim)
         return torch.sigmoid(z) if self.code_act == "sigmoid" else z
 
-    def decoder_params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.decoder(self.dec_input(z, c))  # (B, P*D) or (B, P*C, H, W)
+    def decoder_params(self, z: Tensor, c: Tensor | None = None, x: Tensor | None = None) -> Tensor:
+        """The decoder's output; an autoregressive decoder is teacher-forced on the target ``x``."""
+        h = self.dec_input(z, c)
+        if isinstance(self.decoder, Autoregressive):
+            return self.decoder(h, x)  # (B, L-1, V) logits of x[:, 1:]
+        return self.decoder(h)  # (B, P*D) or (B, P*C, H, W)
+
+    def log_px(self, z: Tensor, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """log p(x | z) per example ``(B,)``; positions where ``mask`` is False (padding) do not count."""
+        params = self.decoder_params(z, c, x)
+        return self.likelihood.log_prob(params, x) if mask is None else self.likelihood.log_prob(params, x, mask=mask)
 
     def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """The mean of p(x | z), shaped like the data."""
+        """The mean of p(x | z), shaped like the data; tokens sampled at ``temperature`` for sequence decoders."""
+        if isinstance(self.decoder, Autoregressive):
+            return self.decoder.generate(self.dec_input(z, c), z.shape[0], self.info.shape[0], self.temperature)
         return self.likelihood.mean(self.decoder_params(z, c)).reshape(z.shape[0], *self.info.shape)
 
     def reconstruct(self, x: Tensor, c: Tensor | None = None) -> Tensor:
@@ -146,8 +165,8 @@ class AE(GenerativeModel):
 
     # -- objective ------------------------------------------------------------------------
     def loss(self, batch: Batch) -> dict[str, Tensor]:
-        z = self.encode(self.corrupt(batch.x), batch.c)
-        rec = batch.mean(-self.likelihood.log_prob(self.decoder_params(z, batch.c), batch.x))
+        z = self.encode(self.corrupt(batch.x), batch.c, batch.mask)
+        rec = batch.mean(-self.log_px(z, batch.x, batch.c, batch.mask))
         return {"loss": rec, "rec": rec}
 
     # -- sampling -------------------------------------------------------------------------
@@ -270,9 +289,9 @@ class VAE(AE):
             self.register_buffer("num_steps", torch.zeros((), dtype=torch.long))
 
     # -- the posterior family (Gaussian) ------------------------------------------------------
-    def posterior(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, ...]:
+    def posterior(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, ...]:
         """Mean and log-variance of q(z|x), each ``(B, latent_dim)``."""
-        mu, logvar = self.encoder(self.enc_input(x, c)).chunk(2, dim=-1)
+        mu, logvar = self.encoder_out(x, c, mask).chunk(2, dim=-1)
         return mu, logvar
 
     def rsample(self, post: tuple[Tensor, ...], k: int | None = None) -> Tensor:
@@ -285,8 +304,8 @@ class VAE(AE):
         """log q(z|x), broadcasting ``z (..., d)`` against the posterior parameters."""
         return log_normal_diag(z, *post)
 
-    def encode(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return self.posterior(x, c)[0]
+    def encode(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        return self.posterior(x, c, mask)[0]
 
     def prior_log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(z), or log p(z | c) for a class-conditional prior."""
@@ -298,12 +317,11 @@ class VAE(AE):
         return closed if closed is not None else self.log_q(z, post) - self.prior_log_prob(z, c)
 
     # -- objective ------------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def elbo_terms(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(log p(x|z), KL)`` per example with one reparameterised sample z ~ q(z|x)."""
-        post = self.posterior(self.corrupt(x), c)
+        post = self.posterior(self.corrupt(x), c, mask)
         z = self.rsample(post)
-        log_px = self.likelihood.log_prob(self.decoder_params(z, c), x)
-        return log_px, self.kl(post, z, c)
+        return self.log_px(z, x, c, mask), self.kl(post, z, c)
 
     def _ramp(self, updates: int) -> Tensor:
         """Linear schedule 0 -> 1 over ``updates`` updates, then 1 (capacity and KL warm-up)."""
@@ -326,7 +344,7 @@ class VAE(AE):
                 lw = self.log_weights(batch.x, self.iw_k, batch.c)
             bound = batch.mean(log_mean_exp(lw, 0))
             return {"loss": -bound, "iwae_bound": bound}
-        log_px, kl = self.elbo_terms(batch.x, batch.c)
+        log_px, kl = self.elbo_terms(batch.x, batch.c, batch.mask)
         rec, kl = batch.mean(-log_px), batch.mean(kl)
         out = {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
         if self.capacity > 0:
@@ -364,7 +382,7 @@ class VAE(AE):
         zf = z.reshape(k * B, -1)
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(k * B, *x.shape[1:])
         ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * B, *c.shape[1:])
-        log_px = self.likelihood.log_prob(self.decoder_params(zf, ck), xk).view(k, B)
+        log_px = self.log_px(zf, xk, ck).view(k, B)
         log_pz_q = self.prior_log_prob(zf, ck).view(k, B) - self.log_q(z, post)
         return (log_px, log_pz_q) if split else log_px + log_pz_q  # (k, B)
 

@@ -142,3 +142,13 @@ class CanTranslate(Protocol):
     directions: tuple[str, ...]
 
     def translate(self, x: Tensor, direction: str, c: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasTemperature(Protocol):
+    """Samples tokens from a softmax whose temperature can be set (sequence models).
+
+    ``genzoo sample --temperature`` and the ``moses`` metric's ``temperature`` option set it.
+    """
+
+    temperature: float

@@ -53,8 +53,8 @@ class DiscreteVAE(VAE):
     def tau(self) -> float:
         return max(self.min_temperature, self.temperature * math.exp(-self.anneal_rate * float(self.num_steps)))
 
-    def posterior(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, ...]:
-        logits = self.encoder(self.enc_input(x, c)).view(x.shape[0], self.n_latents, self.n_categories)
+    def posterior(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, ...]:
+        logits = self.encoder_out(x, c, mask).view(x.shape[0], self.n_latents, self.n_categories)
         return (F.log_softmax(logits, -1),)  # (B, n, K) normalised log-probabilities
 
     def rsample(self, post: tuple[Tensor, ...], k: int | None = None) -> Tensor:

@@ -1,0 +1,132 @@
+"""Models of token sequences (SMILES): the MOSES baselines CharRNN and the SMILES VAE.
+
+* ``char_rnn``: an autoregressive language model p(x) = Π_l p(x_l | x_<l) over an LSTM
+  (Segler et al. 2018), trained by maximum likelihood (teacher forcing); exact log p(x).
+* ``smiles_vae``: the :class:`~genzoo.models.autoencoders.VAE` objective itself, over a
+  bidirectional GRU encoder, a GRU decoder fed z at every step and a per-token categorical
+  likelihood (Gómez-Bombarelli et al. 2018), with MOSES's linear KL annealing (below).
+
+Both sample token by token with a softmax temperature (:class:`~genzoo.models.base.HasTemperature`).
+Defaults are the sizes of the MOSES baselines (Polykovskiy et al. 2020, their code's configs).
+
+MOSES's VAE minimises ``CE + w KL`` with CE the cross-entropy *averaged over the target tokens
+of the batch* and w rising linearly from 0 to 0.05 over the whole training. genzoo's VAE sums
+log p(x|z) over a molecule's tokens, so the same objective (up to the constant factor ℓ̄, the
+mean number of target tokens per molecule, 36.4 on MOSES train) has β = 0.05 ℓ̄ = 1.82 at
+the end of training, reached by ``kl_warmup`` = the number of training updates.
+
+References:
+    Segler, Kogej, Tyrchan & Waller, "Generating focused molecule libraries for drug discovery
+    with recurrent neural networks", ACS Central Science 2018.
+    Gómez-Bombarelli et al., "Automatic chemical design using a data-driven continuous
+    representation of molecules", ACS Central Science 2018.
+    Polykovskiy et al., "Molecular Sets (MOSES): A Benchmarking Platform for Molecular
+    Generation Models", Frontiers in Pharmacology 2020.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..data.base import Batch, DataInfo
+from ..data.kinds import PAD, DATA_KINDS
+from ..distributions import TokenCategorical
+from ..errors import GenzooError
+from ..nets.sequence import LSTMNet
+from ..registry import MODELS, NETS
+from .autoencoders import VAE
+from .base import GenerativeModel
+
+#: Mean number of target tokens (SMILES tokens + <eos>) per molecule of MOSES train: 36.37.
+MOSES_MEAN_TARGETS = 36.4
+
+
+def _vocab_size(info: DataInfo) -> int:
+    if info.kind != "sequence":
+        raise GenzooError(f"this model takes token sequences (e.g. --data moses or smiles:FILE), but {info.name} holds {info.kind} data")
+    return len(info.extras["vocab"])
+
+
+class CharRNN(GenerativeModel):
+    r"""Autoregressive language model over tokens:
+
+    .. math:: \log p(x) = \sum_{l=1}^{n+1} \log p_\theta(x_l \mid x_{<l}), \quad x_0 = \langle bos\rangle,\ x_{n+1} = \langle eos\rangle
+
+    trained on the mean negative log-likelihood per target token (as MOSES's CharRNN).
+
+    Args:
+        net: teacher-forced network ``net(None, x) -> (B, L-1, V)`` logits with ``generate``
+            (:class:`~genzoo.nets.sequence.LSTMNet`).
+        info: the data's metadata (vocabulary, row length).
+        temperature: softmax temperature of :meth:`sample`.
+    """
+
+    def __init__(self, net: LSTMNet, info: DataInfo, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.net, self.info, self.temperature = net, info, temperature
+        self.likelihood = TokenCategorical()
+
+    def log_prob(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """Exact log p(x) in nats per sequence ``(B,)``; positions where ``mask`` is False do not count."""
+        return self.likelihood.log_prob(self.net(None, x), x, mask)
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        mask = (batch.x != PAD) if batch.mask is None else batch.mask
+        log_p = self.log_prob(batch.x, batch.c, mask)  # (B,)
+        n_targets = mask[:, 1:].sum(1).to(log_p.dtype)  # (B,) tokens predicted per sequence (<eos> included)
+        nll = batch.mean(-log_p)
+        per_token = nll / batch.mean(n_targets)  # Σ w·nll / Σ w·n: the mean over every real target token
+        return {"loss": per_token, "nll": nll, "nll_per_token": per_token.detach()}
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Tensor | None = None) -> Tensor:
+        """``(n, L)`` token rows (``<bos>`` first, padded after ``<eos>``)."""
+        return self.net.generate(None, n, self.info.shape[0], self.temperature)
+
+
+@MODELS.register("char_rnn", help="CharRNN: LSTM language model over SMILES tokens (Segler et al. 2018; MOSES baseline)",
+                 data_kinds=("sequence",), tiny_fit={"model": {"hidden": 64, "layers": 1}})
+def char_rnn(
+    info: DataInfo,
+    hidden: int = 768,
+    layers: int = 3,
+    embedding: int = 32,
+    dropout: float = 0.2,
+    temperature: float = 1.0,
+) -> CharRNN:
+    """MOSES's CharRNN: 3 LSTM layers of 768 units, dropout 0.2 (train it with lr 1e-3, batch 64)."""
+    net = NETS.get(DATA_KINDS.get("sequence").default_nets["language_model"])(_vocab_size(info), hidden, layers, embedding, dropout)
+    return CharRNN(net, info, temperature)
+
+
+@MODELS.register("smiles_vae", help="SMILES VAE: bi-GRU encoder, GRU decoder, KL annealing (Gómez-Bombarelli et al. 2018; MOSES baseline)",
+                 data_kinds=("sequence",), tiny_fit={"model": {"latent_dim": 8, "enc_hidden": 32, "dec_hidden": 64, "dec_layers": 1}})
+def smiles_vae(
+    info: DataInfo,
+    latent_dim: int = 128,
+    enc_hidden: int = 256,
+    enc_layers: int = 1,
+    bidirectional: bool = True,
+    dec_hidden: int = 512,
+    dec_layers: int = 3,
+    dec_dropout: float = 0.0,
+    embedding: int = 32,
+    beta: float = round(0.05 * MOSES_MEAN_TARGETS, 3),
+    kl_warmup: int = 300_000,
+    temperature: float = 1.0,
+) -> VAE:
+    """The :class:`VAE` with sequence networks, sized as MOSES's: bi-GRU(256) encoder, 3 x GRU(512) decoder, z of 128.
+
+    ``beta`` and ``kl_warmup`` give MOSES's KL annealing (see the module notes): the weight
+    rises linearly from 0 to ``beta`` over ``kl_warmup`` updates; set ``kl_warmup`` to the
+    run's number of updates to anneal over all of training as MOSES does (its 100 epochs of
+    batch 512 are ~309k updates).
+    """
+    kind = DATA_KINDS.get("sequence")
+    v = _vocab_size(info)
+    enc = NETS.get(kind.default_nets["encoder"])(v, 2 * latent_dim, enc_hidden, enc_layers, embedding, bidirectional)
+    dec = NETS.get(kind.default_nets["decoder"])(v, latent_dim, dec_hidden, dec_layers, embedding, dec_dropout)
+    model = VAE(enc, dec, TokenCategorical(), info, latent_dim, beta=beta, kl_warmup=kl_warmup)
+    model.temperature = temperature
+    return model
