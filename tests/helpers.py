@@ -64,3 +64,25 @@ def one_thread():
 def mlp(*hidden: int) -> dict:
     """A network option: an MLP with these hidden widths (``encoder=mlp(16)``)."""
     return {"type": "mlp", "hidden": tuple(hidden)}
+
+
+#: Hand-made molecules (valid SMILES) from which :func:`tiny_smiles` draws its examples.
+SMILES_POOL = ("CCO", "CCN", "CCCO", "CC(=O)O", "c1ccccc1", "c1ccccc1O", "c1ccncc1", "CC(C)C", "CCOC(=O)C", "C1CCCCC1",
+               "CCS", "CC#N", "c1ccc(Cl)cc1", "OCC(O)CO", "CN(C)C", "c1ccc2[nH]ccc2c1", "CC(=O)Nc1ccccc1", "FC(F)F")
+
+
+def tiny_smiles(n_train: int = 256, n_test: int = 64, seed: int = 0) -> Data:
+    """Sequence data of SMILES drawn from :data:`SMILES_POOL` (atom tokens), no RDKit needed."""
+    from genzoo.data.molecules import smiles_info, tokenize
+    from genzoo.data.sequence import Vocabulary
+
+    g = torch.Generator().manual_seed(seed)
+    toks = [tokenize(s) for s in SMILES_POOL]
+    vocab = Vocabulary.build(toks)
+    length = max(map(len, toks)) + 2
+
+    def draw(n: int) -> torch.Tensor:
+        idx = torch.randint(0, len(toks), (n,), generator=g).tolist()
+        return vocab.encode([toks[i] for i in idx], length)
+
+    return Data(draw(n_train), draw(n_test), smiles_info("tiny-smiles", vocab, length, "atom"))

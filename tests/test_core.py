@@ -15,7 +15,9 @@ from genzoo.models.base import CanEncode, CanSample, HasNLLBound
 from genzoo.registry import MODELS, Registry
 from genzoo.train import Rows, TrainConfig, Trainer
 
-from helpers import mixture_2d, mlp, tiny_images
+from genzoo.data.kinds import kind_of
+
+from helpers import mixture_2d, mlp, tiny_images, tiny_smiles
 
 
 # -- registry and configs ----------------------------------------------------------------------
@@ -98,9 +100,9 @@ def test_importance_sampled_nll_tightens_with_k() -> None:
 
 
 def _data_for(name: str):
-    """2-D mixture unless the model declares it only takes images (``data_kinds`` registry meta)."""
+    """2-D mixture, else tiny images, else tiny SMILES, by the kinds a model takes (``data_kinds`` registry meta)."""
     kinds = MODELS.meta(name).get("data_kinds", ("points", "image"))
-    return mixture_2d() if "points" in kinds else tiny_images()
+    return mixture_2d() if "points" in kinds else tiny_images() if "image" in kinds else tiny_smiles()
 
 
 def _near_centres(x: torch.Tensor, data) -> float:
@@ -115,7 +117,7 @@ def test_model_contract_shapes_gradients_save_load(name: str, tmp_path) -> None:
     model = genzoo.build(name, data.info)
     from genzoo.data.base import Batch
 
-    batch = Batch(data.x_train[:32], data.y_train[:32])
+    batch = kind_of(data.info).collate(data.x_train[:32], None if data.y_train is None else data.y_train[:32], data.info)
     for p in model.players():
         out = p.loss(batch)
         assert out["loss"].dim() == 0 and torch.isfinite(out["loss"])
