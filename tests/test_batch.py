@@ -8,10 +8,13 @@ import torch
 
 import genzoo
 from genzoo.data.base import Batch, InMemoryLoader
+from genzoo.data.kinds import kind_of
 from genzoo.errors import GenzooError
 from genzoo.registry import MODELS
 
-from helpers import mixture_2d, one_thread, tiny_images  # noqa: F401
+from helpers import mixture_2d, one_thread, tiny_images, tiny_smiles  # noqa: F401
+
+BatchType = Batch
 
 
 def test_weighted_mean_is_the_formula_and_ones_give_the_plain_mean() -> None:
@@ -89,11 +92,17 @@ def test_autoencoder_loss_is_the_weighted_mean_of_per_example_losses() -> None:
 def test_every_model_honours_example_weights(name: str) -> None:
     """All-ones weights give the unweighted losses; an example of weight 0 can be anything."""
     kinds = MODELS.meta(name).get("data_kinds", ("points", "image"))
-    data = mixture_2d() if "points" in kinds else tiny_images()
+    data = mixture_2d() if "points" in kinds else tiny_images() if "image" in kinds else tiny_smiles()
     torch.manual_seed(0)
     model = genzoo.build(name, data.info)
     model.eval()  # batch norm (conv nets) would otherwise read every example's statistics
-    x, c = data.x_train[:16], data.y_train[:16]
+    x, c = data.x_train[:16], None if data.y_train is None else data.y_train[:16]
+    kind = kind_of(data.info)
+
+    def Batch(x, c, weight=None):  # noqa: N802 — the data kind's batch (token masks), with weights
+        b = kind.collate(x, c, data.info)
+        return BatchType(b.x, b.c, mask=b.mask, weight=weight)
+
     plain = _losses(model, Batch(x, c), 1)
     ones = _losses(model, Batch(x, c, weight=torch.ones(16)), 1)
     for a, b in zip(plain, ones):
@@ -104,6 +113,8 @@ def test_every_model_honours_example_weights(name: str) -> None:
     other[3] = x[3] * -2.0 + 0.37  # another valid example (images stay in [0, 1] for bars: 0/1 -> 0.37/-1.63 is fine for losses)
     if data.info.kind == "image":
         other[3] = 1.0 - x[3]
+    if data.info.kind == "sequence":  # another molecule's tokens
+        other[3] = next(r for r in x if not torch.equal(r, x[3]))
     a_ = _losses(model, Batch(x, c, weight=w), 1)
     b_ = _losses(model, Batch(other, c, weight=w), 1)
     for a, b in zip(a_, b_):

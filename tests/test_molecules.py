@@ -156,7 +156,7 @@ def test_moses_metric_on_a_run_that_replays_its_training_set(tmp_path: Path) -> 
     """A "model" whose samples are training rows: valid 1, novelty 0, and every figure present."""
     data = tiny_smiles(n_train=64)
     torch.manual_seed(0)
-    model = genzoo.build("char_rnn", data.info, hidden=8, layers=1)
+    model = genzoo.build("char_rnn", data.info, net={"hidden": 8, "layers": 1})
     genzoo.train(model, data, tmp_path / "run", steps=2, progress=False, batch_size=32)
     replay = genzoo.load(tmp_path / "run")
     replay.sample = lambda n, c=None: data.x_train[torch.arange(n) % len(data.x_train)].long()  # type: ignore[method-assign]
@@ -174,13 +174,13 @@ def test_moses_metric_on_a_run_that_replays_its_training_set(tmp_path: Path) -> 
     res = evaluate(tmp_path / "run", "moses", data=data, options={"moses": {"n_samples": 20, "fcd": False}})["metrics"]["moses"]
     assert res["parts"]["valid"]["n"] == 20
     # image data: n/a, not an error
-    img = evaluate(genzoo.build("vae", tiny_images().info, hidden=(8,), latent_dim=2), "moses", data=tiny_images())
+    img = evaluate(genzoo.build("vae", tiny_images().info, encoder={"type": "mlp", "hidden": (8,)}, latent_dim=2), "moses", data=tiny_images())
     assert img["metrics"]["moses"]["value"] is None and "sequence data" in img["metrics"]["moses"]["reason"]
 
 
 def test_moses_metric_without_rdkit_is_na_naming_the_extra(tmp_path: Path, monkeypatch) -> None:
     data = tiny_smiles(n_train=32)
-    model = genzoo.build("char_rnn", data.info, hidden=8, layers=1)
+    model = genzoo.build("char_rnn", data.info, net={"hidden": 8, "layers": 1})
 
     def no_rdkit():
         raise MissingExtra("this needs RDKit, which is not installed; pip install 'genzoo[molecules]'")

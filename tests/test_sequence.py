@@ -29,8 +29,9 @@ from genzoo.viz.render import renderer_for
 from helpers import one_thread, tiny_images, tiny_smiles  # noqa: F401
 
 SEQUENCE_MODELS = [m for m in MODELS.names() if "sequence" in MODELS.meta(m).get("data_kinds", ())]
-SMALL = {"char_rnn": {"hidden": 32, "layers": 2}, "smiles_vae": {"latent_dim": 8, "enc_hidden": 16, "dec_hidden": 32, "dec_layers": 2},
-         "smiles_aae": {"latent_dim": 8, "enc_hidden": 16, "dec_hidden": 32, "dec_layers": 2}}
+SMALL = {"char_rnn": {"net": {"hidden": 32, "layers": 2}},
+         "smiles_vae": {"latent_dim": 8, "encoder": {"hidden": 16}, "decoder": {"hidden": 32, "layers": 2}},
+         "smiles_aae": {"latent_dim": 8, "encoder": {"hidden": 16}, "decoder": {"hidden": 32, "layers": 2}}}
 MOSES_DIR = Path(os.environ.get("GENZOO_DATA", "/nonexistent")) / "moses"
 
 try:
@@ -185,7 +186,7 @@ def test_sequence_models_sample_rows_with_temperature(name: str) -> None:
     after_eos[:, 1:] = ended[:, :-1]
     assert (x[after_eos] == PAD).all()  # only padding after <eos>
     if name == "char_rnn":  # greedy decoding (temperature 0) of an unconditional model: the same row every time
-        model.temperature = 0.0
+        model.sample_temperature = 0.0
         torch.manual_seed(0)
         a = model.sample(3)
         torch.manual_seed(1)
@@ -199,7 +200,7 @@ def test_char_rnn_log_prob_is_a_normalised_sequence_density() -> None:
     v = Vocabulary.build([["C"], ["O"]])
     info = smiles_info("two", v, 5, "atom")
     torch.manual_seed(0)
-    model = genzoo.build("char_rnn", info, hidden=8, layers=1).eval()
+    model = genzoo.build("char_rnn", info, net={"hidden": 8, "layers": 1}).eval()
     import itertools
 
     total = 0.0
@@ -233,7 +234,7 @@ def smiles_file(tmp_path_factory) -> Path:
 def char_run(tmp_path_factory, smiles_file) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
     assert run_cli("train", "char_rnn", "--data", f"smiles:{smiles_file}", "-o", out, "--steps", 3,
-                   "--set", "model.hidden=16", "--set", "model.layers=1", "--set", "train.batch_size=16",
+                   "--set", "model.net.hidden=16", "--set", "model.net.layers=1", "--set", "train.batch_size=16",
                    "--set", "data.canonical=false", "--set", "train.progress=false") == 0
     return out
 
@@ -274,7 +275,7 @@ def test_cli_sample_writes_smiles_and_drawings(char_run: Path, tmp_path: Path, c
 
 def test_cli_temperature_is_refused_for_models_without_one(tmp_path: Path, capsys) -> None:
     data = tiny_images(n_train=64)
-    genzoo.train(genzoo.build("vae", data.info, hidden=(8,), latent_dim=2), data, tmp_path / "img", steps=1, progress=False,
+    genzoo.train(genzoo.build("vae", data.info, encoder={"type": "mlp", "hidden": (8,)}, latent_dim=2), data, tmp_path / "img", steps=1, progress=False,
                  batch_size=16)
     assert run_cli("sample", tmp_path / "img", "-o", tmp_path / "x.png", "--temperature", 0.5) == 2
     assert "without a softmax temperature" in said(capsys)

@@ -3,7 +3,7 @@
 from ._version import __version__
 from .errors import GenzooError  # noqa: E402
 from .registry import DATASETS, METRICS, MODELS, NETS  # noqa: E402
-from .data import Data, DataInfo, load_data  # noqa: E402
+from .data import DATA_KINDS, Data, DataInfo, load_data  # noqa: E402
 from . import nets, models, metrics  # noqa: E402,F401
 from .models import CanEncode, CanSample, GenerativeModel, HasLogProb, HasNLLBound, Player, Stage  # noqa: E402
 from .train import TrainConfig, Trainer  # noqa: E402
@@ -12,7 +12,7 @@ from .evaluate import evaluate  # noqa: E402  (the function shadows the module n
 from .bench import bench  # noqa: E402
 
 __all__ = [
-    "__version__", "GenzooError", "MODELS", "NETS", "DATASETS", "METRICS", "Data", "DataInfo", "load_data",
+    "__version__", "GenzooError", "MODELS", "NETS", "DATASETS", "METRICS", "DATA_KINDS", "Data", "DataInfo", "load_data",
     "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "HasLogProb", "HasNLLBound",
     "TrainConfig", "Trainer", "build", "train", "resume", "load", "evaluate", "bench",
 ]

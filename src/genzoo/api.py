@@ -19,7 +19,7 @@ import torch
 
 from ._version import __version__
 from .config import Spec, resolve
-from .data import Data, DataInfo, load_data
+from .data import DATA_KINDS, Data, DataInfo, kind_of, load_data
 from .errors import GenzooError
 from .models.base import GenerativeModel
 from .registry import MODELS
@@ -42,7 +42,8 @@ def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
 def _build(name: str, info: DataInfo, options: dict[str, Any], copies: int) -> GenerativeModel:
     factory = MODELS.get(name)
     kinds = MODELS.meta(name).get("data_kinds", ("points", "image"))
-    if info.kind not in kinds:
+    # a model of float data (images, points) takes any float data; a model of tokens takes tokens
+    if info.kind not in kinds and kind_of(info).float_data not in {DATA_KINDS.get(k).float_data for k in kinds}:
         raise GenzooError(f"model '{MODELS.canonical(name)}' takes {' or '.join(kinds)} data, but {info.name} holds {info.kind} data; "
                           "see `genzoo models` for the models of each kind")
     kwargs = resolve(factory, options, "model", skip=1, info=info)

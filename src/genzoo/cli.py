@@ -142,7 +142,7 @@ def sample(
     if temperature is not None:
         if not isinstance(model, HasTemperature):
             raise GenzooError(f"{type(model).__name__} samples without a softmax temperature; leave out --temperature")
-        model.temperature = temperature
+        model.sample_temperature = temperature
     _writable(output)
     torch.manual_seed(seed)
     c = None if label is None else torch.full((n,), label, dtype=torch.long)

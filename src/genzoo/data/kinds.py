@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import Tensor
@@ -81,7 +81,7 @@ class DataKind:
 @DATA_KINDS.register("image", help="float (C, H, W) images")
 class ImageKind(DataKind):
     name = "image"
-    default_nets = {"encoder": "mlp", "decoder": "mlp"}
+    default_nets = {"encoder": "conv", "decoder": "conv"}
 
 
 @DATA_KINDS.register("points", help="float (D,) vectors: 2-D toys, tabular data")
@@ -140,6 +140,19 @@ class SequenceKind(DataKind):
 
         info = replace(data.info, extras=extras)
         return Data(table[data.x_train.long()], table[data.x_test.long()], info, data.y_train, data.y_test)
+
+
+def default_net(role: str) -> Callable[[Any], str]:
+    """``info -> NETS name``: the data kind's default network for ``role`` (an ``auto`` choice of a model's network)."""
+
+    def pick(info: Any) -> str:
+        nets = kind_of(info).default_nets
+        if role not in nets:
+            raise GenzooError(f"{info.kind} data has no default {role} network; name one with --set model.<role>.type=NAME")
+        return nets[role]
+
+    pick.__doc__ = f"the data kind's default {role.replace('_', ' ')} network ({', '.join(f'{k.name}: {k.default_nets[role]}' for k in (DATA_KINDS.get(n)() for n in DATA_KINDS.names()) if role in k.default_nets)})."
+    return pick
 
 
 def kind_of(info: "DataInfo | Any") -> DataKind:

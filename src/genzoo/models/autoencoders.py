@@ -99,7 +99,7 @@ class AE(GenerativeModel):
         self.register_buffer("code_scale_tril", torch.eye(latent_dim))
         self.code_sampler = code_sampler
         if isinstance(decoder, Autoregressive):
-            self.temperature = 1.0  # softmax temperature when sampling tokens (HasTemperature)
+            self.sample_temperature = 1.0  # softmax temperature when sampling tokens (HasTemperature)
         if code_sampler == "mog":
             self.register_buffer("code_means", torch.zeros(code_components, latent_dim))
             self.register_buffer("code_logvars", torch.zeros(code_components, latent_dim))
@@ -155,9 +155,9 @@ class AE(GenerativeModel):
         return self.likelihood.log_prob(params, x) if mask is None else self.likelihood.log_prob(params, x, mask=mask)
 
     def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """The mean of p(x | z), shaped like the data; tokens sampled at ``temperature`` for sequence decoders."""
+        """The mean of p(x | z), shaped like the data; tokens sampled at ``sample_temperature`` for sequence decoders."""
         if isinstance(self.decoder, Autoregressive):
-            return self.decoder.generate(self.dec_input(z, c), z.shape[0], self.info.shape[0], self.temperature)
+            return self.decoder.generate(self.dec_input(z, c), z.shape[0], self.info.shape[0], self.sample_temperature)
         return self.likelihood.mean(self.decoder_params(z, c)).reshape(z.shape[0], *self.info.shape)
 
     def reconstruct(self, x: Tensor, c: Tensor | None = None) -> Tensor:

@@ -151,4 +151,4 @@ class HasTemperature(Protocol):
     ``genzoo sample --temperature`` and the ``moses`` metric's ``temperature`` option set it.
     """
 
-    temperature: float
+    sample_temperature: float

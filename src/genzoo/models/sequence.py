@@ -29,12 +29,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..config import Spec
 from ..data.base import Batch, DataInfo
-from ..data.kinds import PAD, DATA_KINDS
+from ..data.kinds import PAD, default_net
 from ..distributions import TokenCategorical
 from ..errors import GenzooError
+from ..nets.base import net
 from ..nets.sequence import LSTMNet
-from ..registry import MODELS, NETS
+from ..registry import MODELS
 from .autoencoders import VAE
 from .base import GenerativeModel
 
@@ -64,7 +66,7 @@ class CharRNN(GenerativeModel):
 
     def __init__(self, net: LSTMNet, info: DataInfo, temperature: float = 1.0) -> None:
         super().__init__()
-        self.net, self.info, self.temperature = net, info, temperature
+        self.net, self.info, self.sample_temperature = net, info, temperature
         self.likelihood = TokenCategorical()
 
     def log_prob(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
@@ -82,51 +84,58 @@ class CharRNN(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, c: Tensor | None = None) -> Tensor:
         """``(n, L)`` token rows (``<bos>`` first, padded after ``<eos>``)."""
-        return self.net.generate(None, n, self.info.shape[0], self.temperature)
+        return self.net.generate(None, n, self.info.shape[0], self.sample_temperature)
+
+
+LANGUAGE_MODEL = net(default_net("language_model"), help="the language model network (auto: lstm for token sequences)")
+SEQ_ENCODER = net(default_net("encoder"), help="q(z|x) network: tokens -> 2 x latent_dim (auto: gru_encoder for token sequences)")
+SEQ_DECODER = net(default_net("decoder"), help="p(x|z) network: z -> token logits, teacher-forced (auto: gru_decoder)")
+
+
+def _token_shape(info: DataInfo) -> tuple[int, int]:
+    """Tokens of length L over V symbols: the (L, V) shape sequence networks are built for."""
+    return (int(info.shape[0]), _vocab_size(info))
 
 
 @MODELS.register("char_rnn", help="CharRNN: LSTM language model over SMILES tokens (Segler et al. 2018; MOSES baseline)",
-                 data_kinds=("sequence",), tiny_fit={"model": {"hidden": 64, "layers": 1}})
-def char_rnn(
-    info: DataInfo,
-    hidden: int = 768,
-    layers: int = 3,
-    embedding: int = 32,
-    dropout: float = 0.2,
-    temperature: float = 1.0,
-) -> CharRNN:
-    """MOSES's CharRNN: 3 LSTM layers of 768 units, dropout 0.2 (train it with lr 1e-3, batch 64)."""
-    net = NETS.get(DATA_KINDS.get("sequence").default_nets["language_model"])(_vocab_size(info), hidden, layers, embedding, dropout)
-    return CharRNN(net, info, temperature)
+                 data_kinds=("sequence",), tiny_fit={"model": {"net": {"hidden": 64, "layers": 1}}})
+def char_rnn(info: DataInfo, net: Spec = LANGUAGE_MODEL, temperature: float = 1.0) -> CharRNN:
+    """MOSES's CharRNN: 3 LSTM layers of 768 units, dropout 0.2 (MOSES trains it with lr 1e-3, batch 64).
+
+    Args:
+        net: the language model (``--set model.net.hidden=256``).
+        temperature: softmax temperature when sampling.
+    """
+    shape = _token_shape(info)
+    return CharRNN(net.build(in_shape=shape, out_shape=shape), info, temperature)
 
 
 @MODELS.register("smiles_vae", help="SMILES VAE: bi-GRU encoder, GRU decoder, KL annealing (Gómez-Bombarelli et al. 2018; MOSES baseline)",
-                 data_kinds=("sequence",), tiny_fit={"model": {"latent_dim": 8, "enc_hidden": 32, "dec_hidden": 64, "dec_layers": 1}})
+                 data_kinds=("sequence",),
+                 tiny_fit={"model": {"latent_dim": 8, "encoder": {"hidden": 32}, "decoder": {"hidden": 64, "layers": 1}}})
 def smiles_vae(
     info: DataInfo,
     latent_dim: int = 128,
-    enc_hidden: int = 256,
-    enc_layers: int = 1,
-    bidirectional: bool = True,
-    dec_hidden: int = 512,
-    dec_layers: int = 3,
-    dec_dropout: float = 0.0,
-    embedding: int = 32,
+    encoder: Spec = SEQ_ENCODER,
+    decoder: Spec = SEQ_DECODER,
     beta: float = round(0.05 * MOSES_MEAN_TARGETS, 3),
     kl_warmup: int = 300_000,
     temperature: float = 1.0,
 ) -> VAE:
     """The :class:`VAE` with sequence networks, sized as MOSES's: bi-GRU(256) encoder, 3 x GRU(512) decoder, z of 128.
 
-    ``beta`` and ``kl_warmup`` give MOSES's KL annealing (see the module notes): the weight
-    rises linearly from 0 to ``beta`` over ``kl_warmup`` updates; set ``kl_warmup`` to the
-    run's number of updates to anneal over all of training as MOSES does (its 100 epochs of
-    batch 512 are ~309k updates).
+    Args:
+        latent_dim: size of z.
+        encoder, decoder: the networks (``--set model.decoder.hidden=256``).
+        beta, kl_warmup: MOSES's KL annealing (see the module notes): the weight rises linearly
+            from 0 to ``beta`` over ``kl_warmup`` updates; set ``kl_warmup`` to the run's number
+            of updates to anneal over all of training as MOSES does (its 100 epochs of batch 512
+            are ~309k updates).
+        temperature: softmax temperature when sampling.
     """
-    kind = DATA_KINDS.get("sequence")
-    v = _vocab_size(info)
-    enc = NETS.get(kind.default_nets["encoder"])(v, 2 * latent_dim, enc_hidden, enc_layers, embedding, bidirectional)
-    dec = NETS.get(kind.default_nets["decoder"])(v, latent_dim, dec_hidden, dec_layers, embedding, dec_dropout)
+    shape = _token_shape(info)
+    enc = encoder.build(in_shape=shape, out_shape=(2 * latent_dim,))
+    dec = decoder.build(in_shape=(latent_dim,), out_shape=shape)
     model = VAE(enc, dec, TokenCategorical(), info, latent_dim, beta=beta, kl_warmup=kl_warmup)
-    model.temperature = temperature
+    model.sample_temperature = temperature
     return model

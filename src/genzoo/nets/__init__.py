@@ -1,13 +1,15 @@
 """Networks only — no objectives. Every model takes its networks as plain ``nn.Module``s.
 
 Importing this package registers every network of :data:`~genzoo.registry.NETS` (``mlp``,
-``conv``) and flow of :data:`FLOWS` (``coupling``, ``multiscale``).
+``conv``; ``lstm``, ``gru_encoder``, ``gru_decoder`` for token sequences) and flow of :data:`FLOWS`
+(``coupling``, ``multiscale``).
 """
 
 from .base import HasFeatures, append_condition, auto_net, condition_shape, net, one_hot
 from .conv import DCGANDiscriminator, DCGANGenerator
 from .coupling import FLOWS, CouplingFlow, MultiScaleFlow
 from .mlp import MLP, activation
+from .sequence import Autoregressive, GRUDecoder, GRUEncoder, LSTMNet
 
-__all__ = ["FLOWS", "MLP", "CouplingFlow", "DCGANDiscriminator", "DCGANGenerator", "HasFeatures", "MultiScaleFlow",
-           "activation", "append_condition", "auto_net", "condition_shape", "net", "one_hot"]
+__all__ = ["FLOWS", "MLP", "Autoregressive", "CouplingFlow", "DCGANDiscriminator", "DCGANGenerator", "GRUDecoder", "GRUEncoder",
+           "HasFeatures", "LSTMNet", "MultiScaleFlow", "activation", "append_condition", "auto_net", "condition_shape", "net", "one_hot"]

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ..data.kinds import PAD
 from ..data.sequence import BOS, EOS
+from ..errors import GenzooError
 from ..registry import NETS
 
 
@@ -78,12 +79,11 @@ def sample_tokens(step, state, n: int, length: int, temperature: float, device: 
     return out
 
 
-@NETS.register("lstm", help="LSTM language model over tokens (CharRNN)")
 class LSTMNet(nn.Module):
     """Embedding -> ``layers`` x LSTM(``hidden``) -> logits over the vocabulary.
 
     Example:
-        >>> net = LSTMNet(vocab_size=10, hidden=16, layers=1, embedding=8)
+        >>> net = lstm((4, 10), (4, 10), hidden=16, layers=1, embedding=8)
         >>> net(None, torch.tensor([[1, 4, 5, 2]])).shape
         torch.Size([1, 3, 10])
     """
@@ -108,7 +108,6 @@ class LSTMNet(nn.Module):
         return sample_tokens(step, None, n, length, temperature, self.out.weight.device)
 
 
-@NETS.register("gru_encoder", help="(bidirectional) GRU over tokens -> a vector (the SMILES VAE's encoder)")
 class GRUEncoder(nn.Module):
     """Embedding -> ``layers`` x (bi)GRU(``hidden``), packed by length -> last states -> Linear(``out_dim``).
 
@@ -133,7 +132,6 @@ class GRUEncoder(nn.Module):
         return self.out(last)
 
 
-@NETS.register("gru_decoder", help="GRU decoder conditioned on a vector (the SMILES VAE's decoder)")
 class GRUDecoder(nn.Module):
     """``layers`` x GRU(``hidden``) whose input at every step is [embedding of the previous token, z].
 
@@ -169,3 +167,61 @@ class GRUDecoder(nn.Module):
             return self.out(y[:, 0]), state
 
         return sample_tokens(step, self._h0(z), n, length, temperature, z.device)
+
+
+# -- registry entries: ``factory(in_shape, out_shape, **options)``; tokens of length L over V symbols have shape (L, V)
+
+
+def _tokens_shape(shape: tuple[int, ...], role: str, net: str) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise GenzooError(f"network {net} reads token sequences, shape (L, V), as its {role}; got {tuple(shape)} "
+                          "(use it with sequence data, e.g. --data moses)")
+    return int(shape[0]), int(shape[1])
+
+
+def _vector_shape(shape: tuple[int, ...], role: str, net: str) -> int:
+    if len(shape) != 1:
+        raise GenzooError(f"network {net} needs a vector as its {role}, got shape {tuple(shape)}")
+    return int(shape[0])
+
+
+@NETS.register("lstm", help="LSTM language model over tokens, (L, V) -> (L, V) logits (CharRNN)")
+def lstm(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 768, layers: int = 3, embedding: int = 32,
+         dropout: float = 0.2) -> LSTMNet:
+    """An :class:`LSTMNet` over the ``V`` tokens of ``out_shape = (L, V)``.
+
+    Args:
+        hidden, layers: LSTM width and depth (MOSES's CharRNN: 768 x 3).
+        embedding: token embedding size.
+        dropout: between LSTM layers.
+    """
+    _, v = _tokens_shape(out_shape, "output", "lstm")
+    return LSTMNet(v, hidden, layers, embedding, dropout)
+
+
+@NETS.register("gru_encoder", help="(bidirectional) GRU over tokens, (L, V) -> a vector (the SMILES VAE's encoder)")
+def gru_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 256, layers: int = 1, embedding: int = 32,
+                bidirectional: bool = True, dropout: float = 0.5) -> GRUEncoder:
+    """A :class:`GRUEncoder` from tokens ``in_shape = (L, V)`` to ``out_shape = (d,)``.
+
+    Args:
+        hidden, layers, bidirectional: the GRU (MOSES's VAE: one bidirectional layer of 256).
+        embedding: token embedding size.
+        dropout: between GRU layers.
+    """
+    _, v = _tokens_shape(in_shape, "input", "gru_encoder")
+    return GRUEncoder(v, _vector_shape(out_shape, "output", "gru_encoder"), hidden, layers, embedding, bidirectional, dropout)
+
+
+@NETS.register("gru_decoder", help="GRU decoder fed a vector at every step, vector -> (L, V) logits (the SMILES VAE's decoder)")
+def gru_decoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 512, layers: int = 3, embedding: int = 32,
+                dropout: float = 0.0) -> GRUDecoder:
+    """A :class:`GRUDecoder` from ``in_shape = (d,)`` to logits over the tokens of ``out_shape = (L, V)``.
+
+    Args:
+        hidden, layers: the GRU (MOSES's VAE: 512 x 3).
+        embedding: token embedding size.
+        dropout: between GRU layers.
+    """
+    _, v = _tokens_shape(out_shape, "output", "gru_decoder")
+    return GRUDecoder(v, _vector_shape(in_shape, "input", "gru_decoder"), hidden, layers, embedding, dropout)
