@@ -122,6 +122,13 @@ def test_filters() -> None:
     assert not M.passes_filters(Chem.MolFromSmiles("C=CC#N"), root)  # MCF1: a non-ring C=C next to a nitrile
     assert not M.passes_filters(None, root)
     assert len(M._filter_patterns(root)) == 22 + 480  # every MCF and PAINS pattern parsed
+    # the pattern-fingerprint screen changes the speed, never the answer
+    hits = ["O=C1C=CC(=O)C=C1", "Oc1ccccc1O", "c1ccccc1N=Nc1ccccc1", "S=C1SC(=Cc2ccccc2)C(=O)N1", "C=CC(=O)C", "Nc1ccc(N)cc1",
+            "N#CC(C#N)=Cc1ccccc1", "CC(=O)Nc1ccccc1", "CCO", "c1ccc2[nH]ccc2c1"]
+    for s in hits:
+        h = Chem.AddHs(Chem.MolFromSmiles(s))
+        assert M.matches_filter(h, root, screen=True) == M.matches_filter(h, root, screen=False), s
+    assert sum(M.matches_filter(Chem.AddHs(Chem.MolFromSmiles(s)), root) for s in hits) >= 5  # the comparison sees matches
 
 
 def test_frechet_of_known_gaussians() -> None:
