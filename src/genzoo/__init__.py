@@ -10,9 +10,10 @@ from .train import TrainConfig, Trainer  # noqa: E402
 from .api import build, load, resume, train  # noqa: E402
 from .evaluate import evaluate  # noqa: E402  (the function shadows the module name, as genzoo.train does)
 from .bench import bench  # noqa: E402
+from .loops import sweep  # noqa: E402
 
 __all__ = [
     "__version__", "GenzooError", "MODELS", "NETS", "DATASETS", "METRICS", "DATA_KINDS", "Data", "DataInfo", "load_data",
     "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "HasLogProb", "HasNLLBound",
-    "TrainConfig", "Trainer", "build", "train", "resume", "load", "evaluate", "bench",
+    "TrainConfig", "Trainer", "build", "train", "resume", "load", "evaluate", "bench", "sweep",
 ]

@@ -9,11 +9,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -25,6 +26,7 @@ from .models.base import GenerativeModel
 from .registry import MODELS
 from .train import RunDir, TrainConfig, Trainer
 from .train.checkpoint import RunLock, load_model_state, load_tensors
+from .train.distributed import check_split, is_main, trainer_class, world
 
 
 def build(name: str, info: DataInfo, **options: Any) -> GenerativeModel:
@@ -206,7 +208,36 @@ def train(
             folder is created; or a run folder held by another process (the folder is locked
             while training).
     """
+    with prepared(model, data, out, model_options=model_options, data_options=data_options, callbacks=callbacks,
+                  **train_options) as trainer:
+        trainer.fit()
+    return trainer
+
+
+@contextlib.contextmanager
+def prepared(
+    model: GenerativeModel | str | Callable[[DataInfo], GenerativeModel],
+    data: Data | str,
+    out: str | Path | None = None,
+    *,
+    model_options: dict[str, Any] | None = None,
+    data_options: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+    data_config: dict[str, Any] | None = None,
+    **train_options: Any,
+) -> Iterator[Trainer]:
+    """Everything :func:`train` does around ``fit``: the trainer, inside its locked run folder.
+
+    Options, data, model and trainer are checked before the folder is made; the folder is
+    locked until the block ends, and removed again if the block fails before anything of value
+    was written. ``model`` may also be a function ``info -> model``, called once the global
+    generator is seeded with ``train.seed`` (so its initialisation is the seed's);
+    ``data_config`` records how to reload ``data`` given as a :class:`~genzoo.data.Data`
+    (default: its name). Under ``torchrun`` only rank 0 makes and writes the folder.
+    """
     cfg = train_config(**train_options)
+    if world() is not None:  # under torchrun: every process must get an equal share of the batch
+        check_split(cfg.batch_size, world().size)  # type: ignore[union-attr]
     if isinstance(model, str):
         resolve(MODELS.get(model), model_options or {}, "model", skip=1)  # types and ranges before the data is loaded
     data_cfg: dict[str, Any]
@@ -214,12 +245,18 @@ def train(
         data_cfg = {"type": data, **(data_options or {})}
         data = load_data(data, **(data_options or {}))
     else:
-        data_cfg = {"type": data.info.name}
+        data_cfg = dict(data_config) if data_config is not None else {"type": data.info.name}
     torch.manual_seed(cfg.seed)
     if isinstance(model, str):
         model = _build(model, data.info, dict(model_options or {}), copies=4)
+    elif not isinstance(model, GenerativeModel):
+        model = model(data.info)
     model_cfg = getattr(model, "genzoo_config", {"type": None, "class": type(model).__name__})
-    trainer = Trainer(model, data, cfg, None, callbacks)  # checks device, batch size, players: before any folder
+    # checks device, batch size, players: before any folder
+    trainer = trainer_class()(model, data, cfg, None, callbacks)
+    if not is_main():  # under torchrun, rank 0 alone makes and writes the run folder
+        yield trainer
+        return
     run, lock, created = new_run_dir(out, model_cfg["type"] or type(model).__name__.lower(), data.info.name)
     try:
         config = {
@@ -232,13 +269,12 @@ def train(
         try:
             run.save_config(config)
             trainer.run = run
-            trainer.fit()
+            yield trainer
         except BaseException:
             _discard(run, created)
             raise
     finally:
         lock.release()
-    return trainer
 
 
 def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_overrides: Any) -> Trainer:
@@ -263,14 +299,16 @@ def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_over
     if "epochs" in train_overrides:
         train_cfg["steps"] = None
     cfg = train_config(**{**train_cfg, **train_overrides})
-    with run.lock():
+    if world() is not None:  # the run's global batch is fixed; the new number of processes must split it
+        check_split(cfg.batch_size, world().size)  # type: ignore[union-attr]
+    with run.lock() if is_main() else contextlib.nullcontext():  # under torchrun, rank 0 holds the folder
         ckpt = run.latest_checkpoint()
         if ckpt is None:
             raise GenzooError(f"{run.path} has no checkpoint to resume from; start a new run instead")
         data = _data_for(config)
         torch.manual_seed(cfg.seed)
         model = _model_for(config)
-        trainer = Trainer(model, data, cfg, run, callbacks)
+        trainer = trainer_class()(model, data, cfg, run, callbacks)  # under torchrun: at any number of processes
         at = int(RunDir.load_checkpoint(ckpt)[1]["step"])
         if trainer.total <= at:
             unit = "--epochs" if cfg.epochs is not None else "--steps"
@@ -278,7 +316,8 @@ def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_over
         new_train = cfg.to_dict()
         trainer.fit(resume=ckpt)
         config["train"] = new_train
-        run.save_config(config)
+        if is_main():
+            run.save_config(config)
     return trainer
 
 

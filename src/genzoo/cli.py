@@ -72,13 +72,24 @@ def train(
         trainer = api.resume(resume, **flags)
         _done(trainer)
         return
+    model_name, model_opts, data_name, data_opts, train_opts, _ = _settings(model, data, config, set_, flags, data_root)
+    trainer = api.train(model_name, data_name, out, model_options=model_opts, data_options=data_opts, **train_opts)
+    _done(trainer)
+
+
+def _settings(model: str | None, data: str | None, config: Path | None, set_: list[str], flags: dict[str, Any],
+              data_root: Path | None, extra: tuple[str, ...] = ()) -> tuple[str, dict[str, Any], str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(model, model options, data, data options, train options, other sections)`` from a config
+    file, flags and ``--set`` overrides, validated before any data or disk is touched. ``--set``
+    sections named in ``extra`` (metric names, for sweeps) come back as the last item."""
     cfg: dict[str, Any] = load_yaml(config) if config else {}
     if not isinstance(cfg, dict) or set(cfg) - set(SECTIONS) - {"genzoo", "data_info"}:
         raise GenzooError(f"config file {config} must be a mapping with the sections {', '.join(SECTIONS)}")
     overrides = parse_overrides(set_)
+    rest = {k: overrides.pop(k) for k in list(overrides) if k not in SECTIONS and k in extra}
     bad = sorted(set(overrides) - set(SECTIONS))
     if bad:
-        raise GenzooError(f"unknown override section '{bad[0]}'; use one of: {', '.join(SECTIONS)}")
+        raise GenzooError(f"unknown override section '{bad[0]}'; use one of: {', '.join(SECTIONS + extra)}")
     cfg = merge(cfg, {"train": flags})
     cfg = merge(cfg, overrides)
     model_name, model_opts = _split_type(cfg.get("model"))
@@ -93,11 +104,78 @@ def train(
     api.train_config(**cfg.get("train", {}))
     if data_root is not None:
         data_opts["root"] = str(data_root)
-    trainer = api.train(model_name, data_name, out, model_options=model_opts, data_options=data_opts, **cfg.get("train", {}))
-    _done(trainer)
+    return model_name, model_opts, data_name, data_opts, dict(cfg.get("train", {})), rest
+
+
+@app.command()
+def sweep(
+    model: Optional[str] = typer.Argument(None, help="Model name (see `genzoo models`)."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name, folder:PATH or npz:PATH (see `genzoo datasets`)."),
+    seeds: int = typer.Option(5, "--seeds", help="How many seeds, counting from --seed."),
+    seed: int = typer.Option(0, "--seed", help="The first seed."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML with model/data/train sections."),
+    set_: List[str] = typer.Option([], "--set", help="model.latent_dim=32, train.lr=1e-4, or a metric option such as modes.n_samples=2500 (repeatable)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training rounds of every seed."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the training set (instead of --steps)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Evaluate every seed with these metrics (comma-separated)."),
+    n: int = typer.Option(10_000, "-n", help="Samples / test examples per metric."),
+    sequential: bool = typer.Option(False, "--sequential", help="Train the seeds one after another, not as one vmapped model."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-MODEL-DATA-TIME)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this sweep from its members' checkpoints."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+) -> None:
+    """Train one model under several seeds at once (one vmapped model when it can be) and report mean ± std.
+
+    Each seed is an ordinary run folder OUT/seed_S (load, sample, eval or resume it alone);
+    OUT/sweep.json holds the per-seed figures and their mean ± std.
+    """
+    from .loops.sweep import resume_sweep, seed_list, sweep as run_sweep
+
+    if steps is not None and epochs is not None:
+        raise GenzooError("give either --steps or --epochs, not both")
+    if n < 1:
+        raise GenzooError(f"-n must be at least 1, got {n}")
+    say = lambda msg: err_console.print(escape(msg), highlight=False)  # noqa: E731
+    flags: dict[str, Any] = {k: v for k, v in {"steps": steps, "epochs": epochs}.items() if v is not None}
+    if resume is not None:
+        if model or data or config or set_ or out:
+            raise GenzooError("--resume continues a sweep with its own settings; pass only --steps/--epochs with it")
+        res = resume_sweep(resume, sequential=sequential, on_message=say, **flags)
+    else:
+        seed_list(seeds, seed)  # --seeds 0 fails here, before anything is loaded
+        from .evaluate import check_options, metric_names
+
+        names = metric_names(metrics) if metrics is not None else []
+        model_name, model_opts, data_name, data_opts, train_opts, rest = _settings(
+            model, data, config, set_, flags, data_root, extra=tuple(names))
+        eval_opts = check_options(names, rest) if names else None
+        res = run_sweep(model_name, data_name, seeds, out, model_options=model_opts, data_options=data_opts,
+                          metrics=metrics, n=n, eval_options=eval_opts, sequential=sequential, on_message=say,
+                          **{**train_opts, "seed": seed})
+    _sweep_table(res.summary, f"{res.path}  ({len(res.seeds)} seeds, {res.engine})")
+    out_console.print(str(res.path), soft_wrap=True)
+
+
+def _sweep_table(summary: dict[str, Any], title: str) -> None:
+    from .loops.sweep import pm
+
+    table = Table(title=title)
+    for col in ("figure", "mean ± std", "per seed"):
+        table.add_column(col)
+    for k, st in summary.get("final_losses", {}).items():
+        table.add_row(f"final {k}", pm(st), ", ".join(_fmt(v) for v in st["values"]))
+    for name, figs in summary.get("metrics", {}).items():
+        for k, st in figs.items():
+            label = name if k == "value" else f"{name}.{k}"
+            table.add_row(label, pm(st), ", ".join(_fmt(v) for v in st["values"]))
+    out_console.print(table)
 
 
 def _done(trainer: Any) -> None:
+    from .train.distributed import is_main
+
+    if not is_main():  # under torchrun, rank 0 reports
+        return
     run = trainer.run
     rows = run.metrics() if run else []
     last = rows[-1] if rows else {}
@@ -314,6 +392,14 @@ def eval_(
 
     if n < 1:
         raise GenzooError(f"-n must be at least 1, got {n}")
+    from .loops.sweep import is_sweep, summarise
+
+    if is_sweep(run):  # every seed of a sweep, then mean ± std
+        summary = summarise(run, metrics, run_eval=True, n=n, options=_metric_options(set_), seed=seed, device=device,
+                            data_root=data_root)
+        _sweep_table(summary, f"{run}  ({len(summary['seeds'])} seeds, n={n}, seed={seed})")
+        out_console.print(str(Path(run) / "sweep.json"), soft_wrap=True)
+        return
     res = evaluate(
         run, metrics, n=n, device=device, seed=seed, progress=err_console.is_terminal,
         options=_metric_options(set_), data_root=data_root,
@@ -454,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
             return rc
     except GenzooError as e:
-        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank finds the same mistake; rank 0 says it
+            err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     except NonFiniteLoss as e:
         err_console.print(f"[red]training stopped:[/red] {escape(str(e))}", highlight=False)

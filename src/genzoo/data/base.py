@@ -296,6 +296,9 @@ class StreamingLoader:
     run continues with exactly the batches an uninterrupted one would see (the epoch's
     permutation is saved and the loader restarts at the saved position). ``num_workers``
     processes decode examples in parallel; batches are pinned when the device is a GPU.
+
+    :meth:`set_shard` makes it one data-parallel process's sampler: it then reads only its
+    share of every global batch, and binarizes it with the draws a single process would use.
     """
 
     def __init__(
@@ -319,6 +322,7 @@ class StreamingLoader:
         self.dataset, self.n, self.batch_size, self.binarize = dataset, n, batch_size, binarize
         self.device, self.num_workers = torch.device(device), num_workers
         self.collate = collate or Batch
+        self.rows, self.sharded = slice(None), False  # the rows of each global batch this process reads
         self.gen = torch.Generator()  # on the host: the DataLoader's indices live there
         self.gen.manual_seed(seed)
         self.batches_per_epoch = n // batch_size
@@ -330,9 +334,15 @@ class StreamingLoader:
     def __iter__(self) -> "StreamingLoader":
         return self
 
+    def set_shard(self, rank: int, world: int) -> None:
+        """Read only rows ``rank * b : (rank + 1) * b`` of every batch, ``b = batch_size / world``."""
+        b = self.batch_size // world
+        self.rows, self.sharded, self._it = slice(rank * b, (rank + 1) * b), world > 1, None
+
     def _start(self) -> None:
         """A DataLoader over the rest of this epoch's batches, from ``pos`` on."""
         rows = self.perm[: self.batches_per_epoch * self.batch_size].view(self.batches_per_epoch, self.batch_size)
+        rows = rows[:, self.rows]
         # its own generator: a DataLoader iterator otherwise draws its workers' base seed from the
         # global RNG, which would shift the model's noise whenever an epoch (or a resume) starts
         seeds = torch.Generator().manual_seed(self.epoch)
@@ -352,7 +362,10 @@ class StreamingLoader:
         self.pos += 1
         if not torch.is_floating_point(x):
             raise GenzooError(f"streamed examples must be floating point, got {x.dtype}; convert them in the dataset")
-        if self.binarize == "dynamic":
+        if self.binarize == "dynamic" and self.sharded:  # the whole batch's draws (bernoulli(p) is rand < p), ours
+            u = torch.rand((self.batch_size, *x.shape[1:]), generator=self.gen, dtype=x.dtype)[self.rows]
+            x = (u < x).to(x.dtype)
+        elif self.binarize == "dynamic":
             x = torch.bernoulli(x, generator=self.gen)
         x = x.to(self.device, non_blocking=True)
         return self.collate(x, None if y is None else y.to(self.device, non_blocking=True))

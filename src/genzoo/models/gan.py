@@ -149,9 +149,11 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1.
     """
     eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    scores = critic(x_hat)  # (B,), or (B / m,) for a packing critic
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    x_hat = eps * real + (1 - eps) * fake
+    # ∇_x̂ Σ D(x̂) as a vector-Jacobian product: differentiable in the critic's parameters like
+    # autograd.grad(create_graph=True), and it also runs under torch.func.vmap (seed sweeps)
+    scores, pullback = torch.func.vjp(critic, x_hat)  # (B,), or (B / m,) for a packing critic
+    (grad,) = pullback(torch.ones_like(scores))
     return mean((grad.reshape(scores.shape[0], -1).norm(dim=1) - 1) ** 2)  # norm over each critic input
 
 

@@ -179,6 +179,9 @@ class RunDir:
         run = cls(path)
         if not run.path.is_dir():
             raise GenzooError(f"run folder {run.path} does not exist; list runs with `genzoo runs`")
+        if not run.config_path.is_file() and (run.path / "sweep.yaml").is_file():
+            raise GenzooError(f"{run.path} is a sweep of several runs; pass one of them, e.g. {run.path / 'seed_0'} "
+                              f"(`genzoo eval {run.path}` evaluates them all)")
         if not run.config_path.is_file():
             raise GenzooError(f"{run.path} is not a genzoo run (no config.yaml); pass a folder written by `genzoo train`")
         return run

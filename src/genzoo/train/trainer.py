@@ -33,7 +33,7 @@ from torch import Tensor
 from ..data.base import Batch, Data, InMemoryLoader, StreamingLoader
 from ..data.kinds import kind_of
 from ..errors import GenzooError, NonFiniteLoss
-from ..models.base import GenerativeModel, Player
+from ..models.base import GenerativeModel, Player, Stage
 from .callbacks import Callback, Pictures
 from .checkpoint import RunDir, flatten_optimizer, load_model_state, model_state, save_tensors, unflatten_optimizer
 from .config import TrainConfig, default_threads
@@ -226,7 +226,7 @@ class Trainer:
                     if si != self.stage_index:  # the stage begins (a resumed run inside it skips this)
                         self.stage_index = si
                         if stage.on_start is not None:
-                            stage.on_start(self.model)
+                            self._start_stage(stage)
                     own = stage.schedule is not None and cfg.schedule == "constant" and not cfg.warmup_steps
                     if own or cfg.schedule != "constant" or cfg.warmup_steps:
                         start, rounds = self._stage_span(si)
@@ -261,15 +261,23 @@ class Trainer:
                 self._check_finite()
             self.checkpoint()
             if not self._stop:
-                self.model.on_fit_end(self.data)
-                self.save_weights()
-                for cb in self.callbacks:
-                    cb.on_end(self)
+                self._finish()
         finally:
             signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
             for cb in self.callbacks:
                 cb.on_close(self)
         return self.model
+
+    # hooks a trainer of several models at once (train.vmap.VmapTrainer) or processes replaces
+    def _start_stage(self, stage: Stage) -> None:
+        stage.on_start(self.model)  # type: ignore[misc]
+
+    def _finish(self) -> None:
+        """After the last round: the model's own end (e.g. a fitted code sampler), weights, pictures."""
+        self.model.on_fit_end(self.data)
+        self.save_weights()
+        for cb in self.callbacks:
+            cb.on_end(self)
 
     @property
     def interrupted(self) -> bool:
