@@ -91,7 +91,7 @@ def run_row(row: str, dataset: str, seeds: int, steps: int, n_samples: int, out:
     else:
         pack = int(options.get("pack", 1))  # PacGAN's code feeds 100 packs of m samples each
         res = sweep(name, data_name, seeds, folder, model_options=model_opts, data_options=data_opts, callbacks=list, on_message=quiet, steps=steps, batch_size=100 * pack,
-                    players=players, progress=False, tensorboard=False, log_every=max(1, min(1000, steps)),
+                    players=players, progress=False, logger="none", log_every=max(1, min(1000, steps)),
                     checkpoint_every=max(1, min(5000, steps)), threads=threads)
         models = res.models
     secs = time.perf_counter() - t0

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         res = sweep(name, data, args.seeds, Path(args.out) / key, model_options={"generator": nets, "critic": nets, **opts},
                     callbacks=list, steps=steps, max_minutes=None if seconds is None else seconds / 60,
                     batch_size=args.batch * int(opts.get("pack", 1)), seed=args.seed, device=args.device,
-                    progress=False, log_every=100, checkpoint_every=1000, threads=args.threads, tensorboard=False)
+                    progress=False, log_every=100, checkpoint_every=1000, threads=args.threads, logger="none")
         modes, kls = [], []
         for i, model in enumerate(res.models):
             ctx = EvalContext(model=model.eval(), data=data, device=model.device, seed=args.seed + i)
