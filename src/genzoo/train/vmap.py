@@ -82,6 +82,13 @@ def _stack(objs: list[Any]) -> tuple[Any, Callable[[Any], Any]]:
     return None, lambda t: v
 
 
+def _padded(batch: Any) -> bool:
+    """A batch (or dict of batches) of padded examples: its shape changes from batch to batch."""
+    if isinstance(batch, dict):
+        return any(_padded(b) for b in batch.values())
+    return getattr(batch, "mask", None) is not None
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:160] if text else ''}"
@@ -247,6 +254,9 @@ class VmapTrainer(Trainer):
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 self._round = {}
                 for p in self.players:
+                    if _padded(next(self._loaders_of(self.members[0])[0])):
+                        raise NotVmappable("its batches are padded to their longest example (a mask), so members' "
+                                           "batches differ in shape")
                     rec = Record()
                     out = self._vcall(p.loss, lambda bk: rec, params, buffers, self._batch(p, fresh=False))
                     if not isinstance(out, dict) or "loss" not in out or out["loss"].shape != (self.n,):
