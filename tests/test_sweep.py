@@ -15,6 +15,7 @@ from genzoo.loops.sweep import resume_sweep, sweep
 from genzoo.models.base import GenerativeModel
 from genzoo.nets.mlp import MLP
 from genzoo.train import RunDir
+from genzoo.train.callbacks import Pictures, Rows
 
 SEEDS = [0, 1, 2]
 QUIET = {"progress": False, "logger": "none", "checkpoint_every": 0, "batch_size": 32}
@@ -54,7 +55,11 @@ def test_vmapped_sweep_equals_separate_runs(name, options, tmp_path) -> None:
 def test_sweep_folder_members_eval_and_resume(tmp_path) -> None:
     kw = dict(data_options={"n_train": 512, "n_test": 256}, callbacks=list, on_message=lambda m: None, log_every=5,
               **{**QUIET, "checkpoint_every": 10})
-    whole = sweep("gan", "8gaussians", 2, tmp_path / "whole", steps=30, **kw)
+    whole = sweep("gan", "8gaussians", 2, tmp_path / "whole", steps=30, sample_every=20,
+                  **{**kw, "callbacks": lambda: [Pictures(n=16), Rows()]})
+    rows = [[r["step"] for r in cb.rows] for t in whole.trainers for cb in t.callbacks if isinstance(cb, Rows)]
+    assert rows == [[5, 10, 15, 20, 25, 30]] * 2  # each member's own callbacks see its rows
+    assert (tmp_path / "whole" / "seed_1" / "samples" / "step_0000020.png").is_file()  # and its pictures
     sweep("gan", "8gaussians", 2, tmp_path / "half", steps=20, **kw)
     manifest = (tmp_path / "half" / "sweep.yaml").read_text()
     assert whole.engine == "vmap" and "engine: vmap" in manifest and "seed_1" in manifest

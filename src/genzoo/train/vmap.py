@@ -37,6 +37,7 @@ from torch.func import functional_call, vmap
 
 from ..errors import GenzooError, NonFiniteLoss
 from ..models.base import Player, Stage
+from .callbacks import Callback
 from .loggers import loggers_for
 from .optim import make_optimizer
 from .randomness import Draw, Record, Replay, draw_bank
@@ -106,6 +107,25 @@ class _StackedEMA:
         torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay)
 
 
+class _Members(Callback):
+    """The loop's sample and close hooks, passed on to every member's own callbacks."""
+
+    def __init__(self, vt: "VmapTrainer") -> None:
+        self.vt = vt
+
+    def on_sample(self, trainer: Trainer, tag: str) -> None:
+        for i, m in enumerate(self.vt.members):
+            if i not in self.vt.failed:
+                self.vt._to_member(i)  # the member's own model, as it stands now
+                for cb in m.callbacks:
+                    cb.on_sample(m, tag)
+
+    def on_close(self, trainer: Trainer) -> None:
+        for m in self.vt.members:
+            for cb in m.callbacks:
+                cb.on_close(m)
+
+
 class VmapTrainer(Trainer):
     """Train ``members`` (Trainers of one model and configuration, seeds apart) as one model.
 
@@ -131,7 +151,7 @@ class VmapTrainer(Trainer):
             if type(m.model) is not type(first.model) or m.total != first.total or m.run is None and first.run is not None:
                 raise GenzooError("the members of a sweep must be one model with one configuration, seeds apart")
         # the loop's own state (stages, schedules, totals) is the first member's; no run folder, no pictures
-        super().__init__(first.model, first.data, first.cfg, run=None, callbacks=[])
+        super().__init__(first.model, first.data, first.cfg, run=None, callbacks=[_Members(self)])
         self.members, self.n = members, len(members)
         self._member_tensors = [dict(list(m.model.named_parameters()) + list(m.model.named_buffers())) for m in members]
         name_of = {id(t): n for n, t in self._member_tensors[0].items()}
@@ -422,12 +442,7 @@ class VmapTrainer(Trainer):
             if m.run is not None and not m._loggers:  # what Trainer.fit adds: the chosen loggers
                 m.callbacks += loggers_for(m.cfg.logger)
                 m._loggers = True
-        try:
-            return super().fit(resume=Path() if resume else None)
-        finally:
-            for m in self.members:
-                for cb in m.callbacks:
-                    cb.on_close(m)
+        return super().fit(resume=Path() if resume else None)
 
     @property
     def models(self) -> list[nn.Module]:
