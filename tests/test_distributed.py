@@ -99,3 +99,33 @@ def test_world_size_the_batch_cannot_be_split_over(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("RANK", "1")  # the other ranks fail alike, silently
     assert main(["train", "--resume", str(tmp_path / "saved"), "--steps", "4"]) == 2
     assert capsys.readouterr().err == ""
+
+
+def test_each_process_samples_its_share_of_the_global_batch() -> None:
+    """In-memory and streamed data: process r of N gets rows r*B/N:(r+1)*B/N of one process's
+    batch, binarized with the same draws, and the loader state does not depend on N."""
+    from torch.utils.data import TensorDataset
+
+    from genzoo.data.base import InMemoryLoader, StreamingLoader
+    from genzoo.train.distributed import ShardedLoader
+
+    x, y = torch.rand(64, 3), torch.arange(64)
+    for make in (lambda: InMemoryLoader(x, y, 12, seed=3, binarize="dynamic"),
+                 lambda: StreamingLoader(TensorDataset(x, y), 12, seed=3, binarize="dynamic")):
+        whole = make()
+        shards = []
+        for rank in range(3):
+            loader = make()
+            if isinstance(loader, StreamingLoader):
+                loader.set_shard(rank, 3)  # reads only its rows
+            else:
+                loader = ShardedLoader(loader, rank, 3)
+            shards.append(loader)
+        for _ in range(7):  # across an epoch boundary (5 batches per epoch)
+            full = next(whole)
+            parts = [next(s) for s in shards]
+            assert torch.equal(torch.cat([p.x for p in parts]), full.x)  # binarized alike
+            assert torch.equal(torch.cat([p.c for p in parts]), full.c)
+            assert set(full.x.unique().tolist()) <= {0.0, 1.0}
+        for s in shards:
+            assert s.state_dict()["pos"] == whole.state_dict()["pos"] and s.state_dict()["epoch"] == whole.state_dict()["epoch"]
