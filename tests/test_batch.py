@@ -95,6 +95,7 @@ def test_every_model_honours_example_weights(name: str) -> None:
     data = mixture_2d() if "points" in kinds else tiny_images() if "image" in kinds else tiny_smiles()
     torch.manual_seed(0)
     model = genzoo.build(name, data.info)
+    model.on_fit_start(data)  # as the trainer does (semi-supervised models pick their labelled examples)
     model.eval()  # batch norm (conv nets) would otherwise read every example's statistics
     x, c = data.x_train[:16], None if data.y_train is None else data.y_train[:16]
     kind = kind_of(data.info)

@@ -123,7 +123,7 @@ def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_pa
 def test_models_metrics_and_datasets_list_their_options(capsys) -> None:
     assert run_cli("models", "vae") == 0
     out = capsys.readouterr().out
-    assert "model.latent_dim" in out and "model.encoder.hidden" in out and "mog | normal | vamp" in out
+    assert "model.latent_dim" in out and "model.encoder.hidden" in out and "mog | normal |" in out and "| vamp" in out
     assert run_cli("models", "vea") == 2 and "did you mean 'vae'" in capsys.readouterr().err
     assert run_cli("metrics") == 0
     out = capsys.readouterr().out

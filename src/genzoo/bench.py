@@ -30,6 +30,7 @@ from .config import atomic_write_bytes, resolve
 from .data import Data, load_data
 from .errors import GenzooError
 from .evaluate import check_options, evaluate, metric_names
+from .metrics.base import check_named
 from .registry import METRICS, MODELS
 
 BUDGET_KEYS = ("steps", "epochs", "max_minutes", "seed")
@@ -162,6 +163,8 @@ def bench(
         if data_options:
             raise GenzooError("data_options apply only when data is a dataset name")
         the_data, data_cfg = data, {"type": data.info.name}
+    if metrics is not None:  # a named metric the data cannot have is refused before any training
+        check_named(names_m, the_data)
     names = model_names(models, the_data.info.kind)
     model_options = dict(model_options or {})
     for key, opts in model_options.items():

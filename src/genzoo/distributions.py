@@ -390,6 +390,73 @@ class UniformCategorical(Prior):
         return F.one_hot(idx, self.k).to(ref.dtype).flatten(1)
 
 
+def _rest_normal(n: int, dim: int, ref: Tensor) -> Tensor:
+    """N(0, I) draws for the dimensions beyond the first two, ``(n, dim - 2)``."""
+    return torch.randn(n, max(dim - 2, 0), device=ref.device, dtype=ref.dtype)
+
+
+@PRIORS.register("ring")
+class RingMixture(Prior):
+    r"""A fixed mixture of K isotropic Gaussians with means evenly spaced on a circle.
+
+    In the first two dimensions, p(z) = (1/K) Σ_k N(z; r(cos 2πk/K, sin 2πk/K), σ² I); further
+    dimensions (``dim > 2``) are N(0, 1). Nothing is learned: it is a target an adversarial
+    autoencoder's codes are pushed to (the 10-component mixture of Makhzani et al. 2016, Fig. 4).
+    ``sample(n, c)`` draws from the components ``c`` (labels mod K), for label-guided matching.
+
+    References:
+        Makhzani, Shlens, Jaitly, Goodfellow & Frey, "Adversarial Autoencoders", ICLR 2016 workshop.
+    """
+
+    def __init__(self, dim: int, n_components: int = 10, radius: float = 4.0, std: float = 0.5) -> None:
+        super().__init__(dim)
+        if dim < 2:
+            raise ValueError(f"the ring mixture lives in at least 2 dimensions, got {dim}")
+        angle = 2 * math.pi * torch.arange(n_components, dtype=torch.float32) / n_components
+        self.register_buffer("centers", radius * torch.stack([angle.cos(), angle.sin()], 1))  # (K, 2)
+        self.std = std
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        logvar = torch.full_like(self.centers, 2 * math.log(self.std))
+        ring = torch.logsumexp(log_normal_components(z[..., :2], self.centers, logvar), -1) - math.log(len(self.centers))
+        return ring + log_standard_normal(z[..., 2:])
+
+    def sample(self, n: int, c: Tensor | None = None) -> Tensor:
+        K = len(self.centers)
+        k = torch.randint(0, K, (n,), device=self.centers.device) if c is None else c.long().to(self.centers.device) % K
+        first = self.centers[k] + self.std * torch.randn(n, 2, device=self.centers.device, dtype=self.centers.dtype)
+        return torch.cat([first, _rest_normal(n, self.dim, self.centers)], 1)
+
+
+@PRIORS.register("swiss_roll")
+class SwissRoll(Prior):
+    r"""A 2-D swiss-roll spiral (further dimensions N(0, 1)); a prior one can sample, not evaluate.
+
+    t = 1.5π(1 + 2u), u ~ U(0, 1); z = t (cos t, sin t) / (1.8π) + N(0, noise²) — a spiral of
+    two and a half turns within about [-2.5, 2.5]². Adversarial matching needs only samples,
+    which is why it can use a prior with no tractable density (Makhzani et al. 2016, Fig. 4).
+    """
+
+    def __init__(self, dim: int, noise: float = 0.05) -> None:
+        super().__init__(dim)
+        if dim < 2:
+            raise ValueError(f"the swiss roll lives in at least 2 dimensions, got {dim}")
+        self.noise = noise
+        self.register_buffer("_device_marker", torch.zeros(()), persistent=False)
+
+    def sample(self, n: int) -> Tensor:
+        ref = self._device_marker
+        t = 1.5 * math.pi * (1 + 2 * torch.rand(n, device=ref.device, dtype=ref.dtype))
+        first = torch.stack([t * t.cos(), t * t.sin()], 1) / (1.8 * math.pi)
+        first = first + self.noise * torch.randn_like(first)
+        return torch.cat([first, _rest_normal(n, self.dim, ref)], 1)
+
+
+def can_sample(prior: Prior) -> bool:
+    """Whether ``prior`` implements :meth:`Prior.sample` (a density-only prior does not)."""
+    return type(prior).sample is not Prior.sample
+
+
 @PRIORS.register("class")
 class ClassConditionalNormal(Prior):
     r"""A learned Gaussian per class, p(z | y) = N(μ_y, diag σ_y²) (Sohn et al. 2015's prior network

@@ -144,9 +144,14 @@ def _imq(d2: Tensor, s: float) -> Tensor:
     return torch.rsqrt(1.0 + d2 / (s * s))
 
 
+def _wae_imq(d2: Tensor, s: float) -> Tensor:
+    return s * s / (s * s + d2)
+
+
 #: radial kernels k_s(d²) by name: each maps squared distances and a scale s to kernel values.
 #: A new kernel is one entry here; :func:`kernel_mixture`, :func:`mmd2` and the MMD metric read it.
-KERNELS: dict[str, _Callable[[Tensor, float], Tensor]] = {"gaussian": _gaussian, "laplacian": _laplacian, "imq": _imq}
+KERNELS: dict[str, _Callable[[Tensor, float], Tensor]] = {"gaussian": _gaussian, "laplacian": _laplacian, "imq": _imq,
+                                                         "wae_imq": _wae_imq}
 
 
 def kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], kind: str = "gaussian") -> Tensor:
@@ -155,8 +160,10 @@ def kernel_mixture(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[fl
     ``gaussian``: :math:`\exp(-d^2/(2s^2))`; ``laplacian``: :math:`\exp(-d/s)`; ``imq``
     (inverse multiquadric, β = -1/2): :math:`(1 + d^2/s^2)^{-1/2}`, whose heavy tails keep a
     signal between far-apart sets (Gorham & Mackey, "Measuring sample quality with kernels",
-    ICML 2017). All of :data:`KERNELS` are characteristic, so MMD with any of them is 0 only
-    for equal distributions.
+    ICML 2017); ``wae_imq``: the Wasserstein autoencoder's inverse multiquadratic kernel
+    :math:`C/(C + d^2)` with :math:`C = s^2` (Tolstikhin et al. 2018, §4, who sum it over
+    C = 2 d_z σ² times a range of scales). All of :data:`KERNELS` are characteristic, so MMD
+    with any of them is 0 only for equal distributions.
 
     Example:
         >>> x = torch.zeros(2, 3)
@@ -229,3 +236,52 @@ def mmd2(x: Tensor, y: Tensor, bandwidths: tuple[float, ...] | list[float], unbi
     kyy = kernel_mixture(y, y, bandwidths, kernel)
     kxy = kernel_mixture(x, y, bandwidths, kernel)
     return mmd2_from_kernels(kxx, kyy, kxy, unbiased, y_weight)
+
+
+# -- the aggregate posterior of a VAE (β-TCVAE) --------------------------------------------------
+
+
+def aggregate_posterior_terms(z: Tensor, mu: Tensor, logvar: Tensor, log_pz: Tensor, dataset_size: int = 0) -> dict[str, Tensor]:
+    r"""Per-example estimates of the three parts of the average KL (Chen et al. 2018, eq. 2).
+
+    For a batch of M codes z_i ~ q(z|x_i) from diagonal Gaussian posteriors, the aggregate
+    posterior q(z) = (1/N) Σ_n q(z|x_n) over a dataset of N examples is estimated by
+    minibatch weighted sampling (MWS, Chen et al. §4.1 and App. C.1):
+
+    .. math::
+        \log q(z_i) \approx \operatorname{logsumexp}_k \log q(z_i|x_k) - \log(NM),\qquad
+        \log q(z_{ij}) \approx \operatorname{logsumexp}_k \log q(z_{ij}|x_k) - \log(NM)
+
+    (the second per dimension j), which splits log q(z|x) − log p(z) into
+
+    .. math::
+        \underbrace{\log q(z|x) - \log q(z)}_{\text{index-code MI}}
+        + \underbrace{\log q(z) - \textstyle\sum_j \log q(z_j)}_{\text{total correlation}}
+        + \underbrace{\textstyle\sum_j \log q(z_j) - \log p(z)}_{\text{dimension-wise KL}}.
+
+    The constants do not change gradients, but they shift the logged terms: the TC by
+    (d − 1) log N. With ``dataset_size`` 0 the batch is taken as the whole dataset and its
+    mixture (1/M) Σ_k q(z|x_k) as q(z) (−log M in place of −log(NM)): the estimates are then
+    those of that exact mixture at each z_i, and the TC tends to the aggregate posterior's
+    true total correlation as M grows.
+
+    Args:
+        z: codes ``(M, d)``, one per example; ``mu``, ``logvar``: their posteriors ``(M, d)``.
+        log_pz: log p(z_i), ``(M,)``.
+        dataset_size: N for the MWS weights (0: the batch mixture).
+
+    Returns:
+        ``mi``, ``tc``, ``dim_kl``, each ``(M,)``.
+
+    References:
+        Chen, Li, Grosse & Duvenaud, "Isolating Sources of Disentanglement in Variational
+        Autoencoders", NeurIPS 2018.
+    """
+    M = z.shape[0]
+    log_nm = math.log(M * dataset_size) if dataset_size > 0 else math.log(M)
+    # log q(z_ij | x_k) for every code i, posterior k and dimension j: (M, M, d)
+    cross = -0.5 * (LOG_2PI + logvar.unsqueeze(0) + (z.unsqueeze(1) - mu.unsqueeze(0)).pow(2) * torch.exp(-logvar).unsqueeze(0))
+    log_qz = torch.logsumexp(cross.sum(2), 1) - log_nm  # (M,)
+    log_qz_dims = (torch.logsumexp(cross, 1) - log_nm).sum(1)  # (M,): Σ_j log q(z_ij)
+    log_qz_x = log_normal_diag(z, mu, logvar)  # (M,)
+    return {"mi": log_qz_x - log_qz, "tc": log_qz - log_qz_dims, "dim_kl": log_qz_dims - log_pz}

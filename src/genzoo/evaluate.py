@@ -34,7 +34,7 @@ from .api import _model_for
 from .config import atomic_write_bytes, coerce, fields_of
 from .data import Data, DataInfo, kind_of, load_data
 from .errors import GenzooError
-from .metrics.base import EvalContext, NotApplicable, missing_capability, run_metric
+from .metrics.base import EvalContext, NotApplicable, check_named, missing_capability, run_metric
 from .registry import METRICS
 from .train.checkpoint import RunDir, load_model_state, load_tensors
 from .train.trainer import pick_device
@@ -239,6 +239,8 @@ def evaluate(
     else:
         raise GenzooError(f"evaluate needs a run folder or a model, got {type(run_or_model).__name__}")
 
+    if metrics is not None:
+        check_named(names, the_data)
     model = model.to(dev).eval()
     ctx = EvalContext(model=model, data=the_data, n=n, device=dev, seed=seed, progress=progress)
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -24,7 +24,7 @@ import inspect
 from ..config import resolve
 from ..errors import GenzooError
 from ..registry import DATASETS
-from . import digits, files, mnist, molecules, stacked, toy  # noqa: F401  (imported so their datasets register)
+from . import digits, dsprites, files, mnist, molecules, stacked, toy  # noqa: F401  (imported so their datasets register)
 from .base import Batch, Data, DataInfo, InMemoryLoader
 from .kinds import DATA_KINDS, kind_of
 from .toy import toy_log_density

@@ -15,7 +15,10 @@ the metric needs raises :class:`NotApplicable`; callers such as ``genzoo eval`` 
 - ``"log_prob"``: exact ``model.log_prob(x)``          (:class:`~genzoo.models.HasLogProb`)
 - ``"nll_bound"``: ``model.nll_bound(x, k)``            (:class:`~genzoo.models.HasNLLBound`)
 - ``"energy"``: ``model.free_energy(x)`` and ``model.log_partition_ais(...)`` (:class:`HasEnergy`)
+- ``"classify"``: ``model.classify(x)``                (:class:`~genzoo.models.CanClassify`)
 - ``"labels"``: the data has labels (``data.info.num_classes > 0``)
+- ``"factors"``: the data has ground-truth factors (``info.extras["factors"]``, labels ``(N, F)``);
+  a metric that needs them, *named* on data without them, is an error (exit 2), not n/a
 - ``"image"`` / ``"points"``: the data's kind
 """
 
@@ -29,7 +32,7 @@ from torch import Tensor
 
 from ..data.base import Data
 from ..errors import GenzooError
-from ..models.base import CanEncode, CanSample, HasLogProb, HasNLLBound
+from ..models.base import CanClassify, CanEncode, CanSample, HasLogProb, HasNLLBound
 from ..registry import METRICS
 
 
@@ -53,7 +56,9 @@ _CAPS: dict[str, Callable[[Any, Data], bool]] = {
     "log_prob": lambda m, d: isinstance(m, HasLogProb),
     "nll_bound": lambda m, d: isinstance(m, HasNLLBound),
     "energy": lambda m, d: isinstance(m, HasEnergy),
+    "classify": lambda m, d: isinstance(m, CanClassify),
     "labels": lambda m, d: d.info.num_classes > 0,
+    "factors": lambda m, d: "factors" in d.info.extras and d.y_test is not None,
     "image": lambda m, d: d.info.kind == "image",
     "points": lambda m, d: d.info.kind == "points",
 }
@@ -100,6 +105,20 @@ def metric(name: str, *, needs: tuple[str, ...] = (), help: str = "", higher_is_
         return METRICS.register(name, needs=tuple(needs), help=help, higher_is_better=higher_is_better, kinds=tuple(kinds))(fn)
 
     return deco
+
+
+#: What the data must have for a metric the user *named*: asking for one of these on data without
+#: it is a user error (one sentence, exit 2); in an every-metric evaluation it stays n/a.
+REQUIRED_OF_DATA = {"factors": "ground-truth factors (e.g. dsprites)"}
+
+
+def check_named(names: list[str], data: Data) -> None:
+    """Raise if a named metric needs something of :data:`REQUIRED_OF_DATA` that ``data`` lacks."""
+    for name in names:
+        for cap in METRICS.meta(name).get("needs", ()):
+            if cap in REQUIRED_OF_DATA and not _CAPS[cap](None, data):
+                raise GenzooError(f"metric '{name}' needs a dataset with {REQUIRED_OF_DATA[cap]}, but {data.info.name} "
+                                  f"has none; leave {name} out of --metrics")
 
 
 def missing_capability(name: str, model: Any, data: Data) -> str | None:

@@ -10,7 +10,11 @@ classes:
 * conditional VAE: ``VAE(num_classes=10)``: q(z|x,y) and p(x|z,y), labels one-hot
   concatenated to the encoder input (extra constant planes for conv encoders) and to z;
 * IWAE: ``VAE(iw_k=50)``: the k-sample importance-weighted bound is the training objective;
-* learnable priors: any :class:`~genzoo.distributions.Prior` (``mog``, ``vamp``, ``flow``).
+* learnable priors: any :class:`~genzoo.distributions.Prior` (``mog``, ``vamp``, ``flow``);
+* latent matching: ``AE(match=...)`` / ``VAE(match=...)`` add a divergence between the
+  aggregate code distribution q(z) and a target, estimated by a kernel or by a latent critic
+  that trains as its own player (adversarial and Wasserstein autoencoders, FactorVAE:
+  :mod:`genzoo.models.latent_matching`); ``VAE(tc_weights=(α, β, γ))`` is β-TCVAE.
 
 A discrete-latent (Gumbel-softmax) VAE overrides the three posterior methods
 (:mod:`genzoo.models.vae_variants`); VQ-VAE lives in :mod:`genzoo.models.vqvae`.
@@ -29,7 +33,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -37,12 +41,15 @@ from torch import Tensor, nn
 from ..config import Spec
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood, Prior, StandardNormal, likelihood, prior
-from ..divergences import log_mean_exp, log_normal_diag
+from ..divergences import aggregate_posterior_terms, log_mean_exp, log_normal_diag
 from ..errors import GenzooError
 from ..nets.base import append_condition, condition_shape, net, one_hot, takes_flat
 from ..nets.sequence import Autoregressive
 from ..registry import MODELS
 from .base import GenerativeModel, Player
+
+if TYPE_CHECKING:
+    from .latent_matching import LatentMatch
 
 
 class AE(GenerativeModel):
@@ -65,6 +72,19 @@ class AE(GenerativeModel):
             input for networks that flatten it, as constant planes for conv networks.
         code_sampler: ``"gaussian"`` or ``"mog"``; code_components: mixture size.
         code_act: ``"sigmoid"`` squashes the codes into [0, 1] (GMMN+AE's codes).
+        match: a :class:`~genzoo.models.latent_matching.LatentMatch` whose penalty between
+            q(z) and its target is added to the loss (its critics train as extra players); with
+            a prior, samples decode prior draws and no code sampler is fitted.
+        posterior: ``"deterministic"`` (z = encoder(x)) or ``"gaussian"`` (the encoder
+            outputs a mean and log-variance, training codes are draws z ~ N(μ, σ²) and
+            :meth:`encode` returns μ: the random encoder of Tolstikhin et al. 2018).
+        condition_encoder: with labels, give them to the encoder as well as the decoder
+            (``False``: the decoder only, so the code is pushed to hold what the label does not:
+            the supervised adversarial autoencoder's "style").
+        phases: ``"joint"`` adds the matching penalty to the autoencoder's loss (WAE); with
+            ``"separate"`` the encoder minimises it in its own update after the critics', as the
+            adversarial autoencoder's regularisation phase (players ``autoencoder``, the
+            critics, ``encoder``).
     """
 
     def __init__(
@@ -80,8 +100,19 @@ class AE(GenerativeModel):
         code_sampler: str = "gaussian",
         code_components: int = 10,
         code_act: str = "none",
+        *,
+        match: LatentMatch | None = None,
+        posterior: str = "deterministic",
+        condition_encoder: bool = True,
+        phases: str = "joint",
     ) -> None:
         super().__init__()
+        if posterior not in ("deterministic", "gaussian"):
+            raise GenzooError(f"posterior must be deterministic or gaussian, got {posterior!r}")
+        if phases not in ("joint", "separate"):
+            raise GenzooError(f"phases must be joint or separate, got {phases!r}")
+        self.match, self.posterior_kind, self.phases = match, posterior, phases
+        self.condition_encoder = condition_encoder
         if code_act not in ("none", "sigmoid"):
             raise GenzooError(f"code_act must be none or sigmoid, got {code_act!r}")
         if code_sampler not in ("gaussian", "mog"):
@@ -113,7 +144,7 @@ class AE(GenerativeModel):
 
     def enc_input(self, x: Tensor, c: Tensor | None) -> Tensor:
         """x, with one-hot labels appended (flat for MLPs, as constant planes for conv nets)."""
-        if not self.conditional:
+        if not self.conditional or not self.condition_encoder:
             return x
         return append_condition(x, self._onehot(c, x.shape[0], x), self.flat_condition)  # (B, D + K) or (B, C + K, H, W)
 
@@ -139,8 +170,17 @@ class AE(GenerativeModel):
         return self.encoder(h) if mask is None else self.encoder(h, mask)
 
     def encode(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        z = self.encoder_out(x, c, mask)  # (B, latent_dim)
+        z = self.encoder_out(x, c, mask)  # (B, latent_dim), or (B, 2 * latent_dim) for a Gaussian posterior
+        if self.posterior_kind == "gaussian":
+            z = z.chunk(2, dim=-1)[0]
         return torch.sigmoid(z) if self.code_act == "sigmoid" else z
+
+    def code(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """The code the objective uses: :meth:`encode`, or a draw z ~ N(μ, σ²) of a Gaussian posterior."""
+        if self.posterior_kind == "deterministic":
+            return self.encode(x, c, mask)
+        mu, logvar = self.encoder_out(x, c, mask).chunk(2, dim=-1)
+        return mu + torch.randn_like(mu) * (0.5 * logvar.clamp(-12.0, 6.0)).exp()  # (B, latent_dim)
 
     def decoder_params(self, z: Tensor, c: Tensor | None = None, x: Tensor | None = None) -> Tensor:
         """The decoder's output; an autoregressive decoder is teacher-forced on the target ``x``."""
@@ -165,9 +205,45 @@ class AE(GenerativeModel):
 
     # -- objective ------------------------------------------------------------------------
     def loss(self, batch: Batch) -> dict[str, Tensor]:
-        z = self.encode(self.corrupt(batch.x), batch.c, batch.mask)
+        z = self.code(self.corrupt(batch.x), batch.c, batch.mask)
         rec = batch.mean(-self.log_px(z, batch.x, batch.c, batch.mask))
-        return {"loss": rec, "rec": rec}
+        return self.regularised({"loss": rec, "rec": rec}, z, batch)
+
+    # -- latent matching --------------------------------------------------------------------
+    def regularised(self, out: dict[str, Tensor], z: Tensor, batch: Batch) -> dict[str, Tensor]:
+        """``out`` plus the matching penalty on the batch's codes ``z`` (joint phases), logged by name."""
+        if self.match is None or self.phases == "separate":
+            return out
+        pen = self.match.penalty(z, batch.weight)
+        return {**out, **{k: v for k, v in pen.items() if k != "loss"}, "loss": out["loss"] + pen["loss"]}
+
+    def regularisation_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """The encoder's own update in the separate phases: the matching penalty alone."""
+        assert self.match is not None
+        return self.match.penalty(self.code(batch.x, batch.c, batch.mask), batch.weight)
+
+    @torch.no_grad()
+    def critic_codes(self, batch: Batch) -> Tensor:
+        """Codes of a batch for the latent critics to learn from (no gradient to the encoder)."""
+        return self.code(batch.x, batch.c, batch.mask)
+
+    def autoencoder_params(self) -> list[nn.Parameter]:
+        """Every trainable parameter but the matching critics'."""
+        return [p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("match.")]
+
+    def players(self) -> list[Player]:
+        if self.match is None:
+            return super().players()
+        players = [Player("autoencoder", self.autoencoder_params(), self.loss)]
+        players += self.match.players(self.critic_codes)
+        if self.phases == "separate":
+            encoder = [p for p in self.encoder.parameters() if p.requires_grad]
+            players.append(Player("encoder", encoder, self.regularisation_loss, optim=dict(self.match.generator_optim)))
+        return players
+
+    def target_prior(self) -> Prior | None:
+        """The prior the codes are matched to (samples decode its draws), if any."""
+        return None if self.match is None else self.match.prior
 
     # -- sampling -------------------------------------------------------------------------
     @torch.no_grad()
@@ -207,9 +283,13 @@ class AE(GenerativeModel):
         self.code_logits.copy_(logw)
 
     def on_fit_end(self, data: Data) -> None:
-        self.fit_code_sampler(data.x_train, c=data.y_train if self.conditional else None)
+        if self.target_prior() is None:  # matched codes are sampled from their prior
+            self.fit_code_sampler(data.x_train, c=data.y_train if self.conditional else None)
 
     def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor:
+        prior = self.target_prior()
+        if prior is not None:
+            return prior.sample(n)
         eps = torch.randn(n, self.latent_dim, device=self.code_mean.device, dtype=self.code_mean.dtype)
         if self.code_sampler == "mog":
             k = torch.multinomial(self.code_logits.exp(), n, replacement=True)
@@ -252,6 +332,14 @@ class VAE(AE):
             (deterministic warm-up, Sønderby et al. 2016; Tomczak & Welling 2018 use it for the
             VampPrior). For IWAE the weight multiplies log p(z) − log q(z|x) inside each
             importance weight. 0 (default) switches it off.
+        tc_weights: ``(α, β, γ)`` replaces the KL term by α·MI + β·TC + γ·dimension-wise KL of
+            the aggregate posterior, estimated by minibatch weighted sampling
+            (:func:`~genzoo.divergences.aggregate_posterior_terms`): β-TCVAE is (1, β, 1)
+            (Chen et al. 2018). ``None`` (default): off.
+        dataset_size: N of the estimator above (0: the batch mixture estimates q(z); N shifts
+            the logged terms by constants, not the gradients).
+        match: a latent match on the sampled codes (FactorVAE's permuted-code critic:
+            :func:`~genzoo.models.vae_variants.factor_vae`).
     """
 
     def __init__(
@@ -271,8 +359,12 @@ class VAE(AE):
         gamma: float = 1000.0,
         iw_k: int = 1,
         kl_warmup: int = 0,
+        *,
+        tc_weights: tuple[float, float, float] | None = None,
+        dataset_size: int = 0,
+        match: LatentMatch | None = None,
     ) -> None:
-        super().__init__(encoder, decoder, likelihood, info, latent_dim, noise, noise_level, num_classes)
+        super().__init__(encoder, decoder, likelihood, info, latent_dim, noise, noise_level, num_classes, match=match)
         self.prior = prior if prior is not None else StandardNormal(latent_dim)
         if self.prior.uses_posterior:  # VampPrior: its components are this encoder's posteriors
             if self.conditional:
@@ -282,6 +374,14 @@ class VAE(AE):
             raise GenzooError(f"the number of importance samples must be at least 1, got k={iw_k}")
         if kl_warmup < 0:
             raise GenzooError(f"kl_warmup counts updates and must be >= 0, got {kl_warmup}")
+        if (tc_weights is not None or match is not None) and iw_k > 1:
+            raise GenzooError("tc_weights and latent matching act on one code per example; use iw_k=1 with them")
+        if tc_weights is not None and (len(tc_weights) != 3 or min(tc_weights) < 0):
+            raise GenzooError(f"tc_weights are three non-negative weights (α, β, γ), got {tc_weights}")
+        if dataset_size < 0:
+            raise GenzooError(f"dataset_size must be >= 0 (0: the batch), got {dataset_size}")
+        self.tc_weights = None if tc_weights is None else tuple(float(w) for w in tc_weights)
+        self.dataset_size = dataset_size
         self.beta, self.capacity, self.capacity_steps, self.gamma, self.iw_k = beta, capacity, capacity_steps, gamma, iw_k
         self.kl_warmup = kl_warmup
         self.counts_updates = capacity > 0 or kl_warmup > 0  # schedules (capacity, warm-up, temperature) read num_steps
@@ -307,6 +407,9 @@ class VAE(AE):
     def encode(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         return self.posterior(x, c, mask)[0]
 
+    def code(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        return self.rsample(self.posterior(x, c, mask))
+
     def prior_log_prob(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(z), or log p(z | c) for a class-conditional prior."""
         return self.prior.log_prob(z, c) if self.prior.conditional else self.prior.log_prob(z)
@@ -317,11 +420,16 @@ class VAE(AE):
         return closed if closed is not None else self.log_q(z, post) - self.prior_log_prob(z, c)
 
     # -- objective ------------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(log p(x|z), KL)`` per example with one reparameterised sample z ~ q(z|x)."""
+    def _elbo_parts(self, x: Tensor, c: Tensor | None, mask: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, ...], Tensor]:
+        """``(log p(x|z) (B,), posterior, z (B, d))`` with one reparameterised z ~ q(z|x)."""
         post = self.posterior(self.corrupt(x), c, mask)
         z = self.rsample(post)
-        return self.log_px(z, x, c, mask), self.kl(post, z, c)
+        return self.log_px(z, x, c, mask), post, z
+
+    def elbo_terms(self, x: Tensor, c: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(log p(x|z), KL)`` per example with one reparameterised sample z ~ q(z|x)."""
+        log_px, post, z = self._elbo_parts(x, c, mask)
+        return log_px, self.kl(post, z, c)
 
     def _ramp(self, updates: int) -> Tensor:
         """Linear schedule 0 -> 1 over ``updates`` updates, then 1 (capacity and KL warm-up)."""
@@ -344,15 +452,20 @@ class VAE(AE):
                 lw = self.log_weights(batch.x, self.iw_k, batch.c)
             bound = batch.mean(log_mean_exp(lw, 0))
             return {"loss": -bound, "iwae_bound": bound}
-        log_px, kl = self.elbo_terms(batch.x, batch.c, batch.mask)
-        rec, kl = batch.mean(-log_px), batch.mean(kl)
+        log_px, post, z = self._elbo_parts(batch.x, batch.c, batch.mask)
+        rec, kl = batch.mean(-log_px), batch.mean(self.kl(post, z, batch.c))
         out = {"rec": rec, "kl": kl, "elbo": -(rec + kl)}
-        if self.capacity > 0:
+        if self.tc_weights is not None:
+            terms = aggregate_posterior_terms(z, *post, self.prior_log_prob(z, batch.c), self.dataset_size)
+            mi, tc, dim_kl = (batch.mean(terms[k]) for k in ("mi", "tc", "dim_kl"))
+            a, b, g = self.tc_weights
+            out.update(loss=rec + a * mi + b * tc + g * dim_kl, mi=mi, tc=tc, dim_kl=dim_kl)
+        elif self.capacity > 0:
             cap = self.capacity * self._ramp(self.capacity_steps).to(kl.dtype)
             out.update(loss=rec + self.gamma * (kl - cap).abs(), capacity=cap)
         else:
             out["loss"] = rec + self.kl_weight() * kl
-        return out
+        return self.regularised(out, z, batch)
 
     def _tick(self) -> None:
         self.num_steps += 1
@@ -365,6 +478,9 @@ class VAE(AE):
 
     def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor:
         return self.prior.sample(n, c) if self.prior.conditional else self.prior.sample(n)
+
+    def target_prior(self) -> Prior | None:
+        return self.prior
 
     def on_fit_end(self, data: Data) -> None:
         pass  # samples come from the prior, nothing to fit

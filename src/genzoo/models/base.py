@@ -101,6 +101,10 @@ class GenerativeModel(nn.Module):
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError(f"{type(self).__name__} defines no loss")
 
+    def on_fit_start(self, data: Data) -> None:
+        """Called before training starts or resumes (e.g. to pick the labelled examples of a
+        semi-supervised model from the data); state it sets belongs in buffers."""
+
     def on_fit_end(self, data: Data) -> None:
         """Called once after training (e.g. to fit a post-hoc latent sampler)."""
 
@@ -152,3 +156,14 @@ class HasTemperature(Protocol):
     """
 
     sample_temperature: float
+
+
+@runtime_checkable
+class CanClassify(Protocol):
+    """A model that reads a category from an example (the semi-supervised AAE's q(y|x), the
+    disentangled WAE's label classifier); ``classes_are_labels`` says whether category k *is*
+    the data's label k (trained with labels) or an unsupervised cluster to be mapped onto labels."""
+
+    classes_are_labels: bool
+
+    def classify(self, x: Tensor) -> Tensor: ...

@@ -16,6 +16,7 @@ wasserstein         E f - E r  (+ clipping or λ·GP)           -E f
 least_squares       ½(r - 1)² + ½ f²                          ½(f - 1)²
 hinge               relu(1 - r) + relu(1 + f)                 -E f
 energy (EBGAN)      r + relu(m - f)  (r, f: energies)         f (+ pull-away term)
+density_ratio       softplus(-r) + softplus(f)                -E f  (estimates KL(fake || real))
 ==================  =======================================  ==========================
 
 Conditioning (cGAN) appends a one-hot label to z and to the critic's input (as constant
@@ -125,6 +126,9 @@ LOSSES: dict[str, Callable[..., AdversarialLoss]] = {
                                              lambda f: 0.5 * (f - 1) ** 2),
     "hinge": lambda: AdversarialLoss("hinge", lambda r: F.relu(1 - r), lambda f: F.relu(1 + f), lambda f: -f),
     "energy": _energy,
+    # the density-ratio trick: the logistic critic's optimum is f* = log p_real / p_fake, so -E_fake f
+    # estimates KL(p_fake || p_real), which the generator minimises (FactorVAE's total correlation)
+    "density_ratio": lambda: _bce("density_ratio", lambda f: -f),
 }
 
 

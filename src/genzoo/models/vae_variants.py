@@ -21,6 +21,7 @@ from ..config import Spec
 from ..data.base import DataInfo
 from ..distributions import Likelihood, UniformCategorical, gumbel_softmax
 from ..errors import GenzooError
+from ..nets.base import net
 from ..registry import MODELS
 from .autoencoders import DECODER, ENCODER, LIKELIHOOD, PRIOR, VAE, build_nets, build_vae
 
@@ -176,3 +177,58 @@ def iwae(
     """
     return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood, prior=prior,
                      iw_k=k, kl_warmup=kl_warmup)
+
+
+# -- disentangling objectives: the aggregate posterior's total correlation ----------------------
+
+
+@MODELS.register("beta_tcvae", help="β-TCVAE (Chen et al. 2018): the KL split into MI + β·TC + dimension-wise KL, "
+                 "estimated by minibatch weighted sampling", data_kinds=("image",),
+                 tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64,)}}})
+def beta_tcvae(
+    info: DataInfo,
+    latent_dim: int = 10,
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    beta: float = 6.0,
+    alpha: float = 1.0,
+    gamma: float = 1.0,
+    dataset_size: int = 0,
+) -> VAE:
+    """Args:
+        latent_dim: size of z.
+        beta: weight of the total correlation of q(z) (1: the ELBO).
+        alpha: weight of the index-code mutual information (1 in the paper).
+        gamma: weight of the dimension-wise KL (1 in the paper).
+        dataset_size: N of the minibatch-weighted-sampling estimate (0: the batch mixture
+            estimates q(z); N moves the logged terms by constants, not the gradients).
+    """
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood,
+                     prior=PRIOR.resolve("normal", "model.prior"), tc_weights=(alpha, beta, gamma), dataset_size=dataset_size)
+
+
+@MODELS.register("factor_vae", help="FactorVAE (Kim & Mnih 2018): a critic tells codes from dimension-wise permuted codes; "
+                 "the VAE adds γ times its density-ratio estimate of the total correlation", data_kinds=("image",),
+                 tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64,)}, "critic": {"hidden": (64, 64)}}})
+def factor_vae(
+    info: DataInfo,
+    latent_dim: int = 10,
+    encoder: Spec = ENCODER,
+    decoder: Spec = DECODER,
+    likelihood: Spec = LIKELIHOOD,
+    critic: Spec = net("mlp", mlp={"hidden": (1000,) * 5, "act": "leaky_relu"},
+                       help="the permutation critic: code -> score (5 x 1000 LeakyReLU in the paper)"),
+    gamma: float = 35.0,
+) -> VAE:
+    """Args:
+        latent_dim: size of z.
+        gamma: weight of the total-correlation term (Kim & Mnih sweep 10-100 on dSprites); the
+            critic trains with Adam 1e-4, β = (0.5, 0.9), as in the paper.
+    """
+    from .latent_matching import AdversarialMatch
+
+    match = AdversarialMatch(critic.build(in_shape=(latent_dim,), out_shape=(1,)), None, "density_ratio", gamma,
+                             target="permuted", critic_optim={"name": "adam", "lr": 1e-4, "betas": (0.5, 0.9)})
+    return build_vae(info, latent_dim=latent_dim, encoder=encoder, decoder=decoder, likelihood=likelihood,
+                     prior=PRIOR.resolve("normal", "model.prior"), match=match)

@@ -201,6 +201,7 @@ class Trainer:
 
     def fit(self, resume: Path | None = None) -> GenerativeModel:
         """Train to ``total`` rounds (from a checkpoint folder when ``resume`` is given)."""
+        self.model.on_fit_start(self.data)
         if resume is not None:
             self._restore(resume)
             if self.run is not None:  # rows the interrupted process wrote after this checkpoint come again

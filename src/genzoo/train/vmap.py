@@ -437,6 +437,9 @@ class VmapTrainer(Trainer):
 
     def fit(self, resume: Path | bool | None = None) -> nn.Module:  # type: ignore[override]
         """Train every member to ``total`` rounds (from their latest common checkpoint when ``resume``)."""
+        for m in self.members:  # each member's own start (e.g. its labelled examples), then stacked again
+            m.model.on_fit_start(m.data)
+        self._restack()
         for m in self.members:
             m.model.train()
             if m.run is not None and not m._loggers:  # what Trainer.fit adds: the chosen loggers

@@ -75,6 +75,8 @@ def manifold_grid(model: CanEncode, n: int = 20, path: str | Path | None = None,
 def latent_scatter(model: CanEncode, x: Tensor, y: Tensor | None, path: str | Path, title: str = "codes") -> Path:
     """Scatter of the first two code coordinates of ``x`` (PCA to 2-D when larger), coloured by label."""
     z = model.encode(x).float().cpu().flatten(1)
+    if y is not None and y.dim() > 1:  # factor labels (N, F): coloured by the first factor
+        y = y[:, 0]
     if z.shape[1] > 2:  # project on the two leading principal axes
         zc = z - z.mean(0)
         z = zc @ torch.linalg.svd(zc, full_matrices=False).Vh[:2].T
