@@ -75,6 +75,19 @@ def test_dsprites_grid_order_and_rendering_geometry() -> None:
     assert render(torch.tensor([[2, 5, 0, 16, 16]]), size=32).shape == (1, 32, 32)
 
 
+def test_the_streamed_grid_yields_images_with_their_factors() -> None:
+    from genzoo.data.base import _collate
+    from genzoo.data.dsprites import DspritesStream
+
+    idx = torch.tensor([0, 1, 4095, 737_279])
+    bits = np.packbits(render(grid_index(idx), 8).reshape(4, -1).numpy(), axis=1)
+    stream = DspritesStream(np.zeros((N_IMAGES, 8), dtype=np.uint8), 8)
+    stream.bits[idx.numpy()] = bits
+    items = [stream[int(i)] for i in idx]
+    x, y = _collate(items)
+    assert x.shape == (4, 1, 8, 8) and torch.equal(y, grid_index(idx)) and torch.equal(x[:, 0], render(grid_index(idx), 8).float())
+
+
 def test_dsprites_dataset_holds_its_factors(tmp_path) -> None:
     data = genzoo.load_data("dsprites", size=16, n_train=300, n_test=200, cache_dir=str(tmp_path))
     assert data.x_train.shape == (300, 1, 16, 16) and data.y_train.shape == (300, 5) and data.y_test.shape == (200, 5)

@@ -280,10 +280,11 @@ class InMemoryLoader:
 
 
 def _collate(items: list[Any]) -> tuple[Tensor, Tensor | None]:
-    """Items ``x`` or ``(x, label)`` -> ``(x (B, ...), labels (B,) or None)``."""
+    """Items ``x`` or ``(x, label)`` -> ``(x (B, ...), labels (B,) or None)``; a label may be a
+    vector (factor labels ``(F,)`` -> ``(B, F)``)."""
     if isinstance(items[0], (tuple, list)):
         xs, ys = zip(*items)
-        return torch.stack(xs), torch.as_tensor(ys, dtype=torch.int64)
+        return torch.stack(xs), torch.stack([torch.as_tensor(y, dtype=torch.int64) for y in ys])
     return torch.stack(items), None
 
 

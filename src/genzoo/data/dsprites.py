@@ -138,7 +138,7 @@ def unpack(bits: np.ndarray, size: int) -> Tensor:
 
 
 class DspritesStream(Dataset):
-    """The whole grid as a map-style dataset of images ``(1, size, size)`` (unpacked on access)."""
+    """The whole grid as a map-style dataset of ``(image (1, size, size), factor indices (5,))`` (unpacked on access)."""
 
     def __init__(self, bits: np.ndarray, size: int) -> None:
         self.bits, self.size = bits, size
@@ -146,8 +146,12 @@ class DspritesStream(Dataset):
     def __len__(self) -> int:
         return len(self.bits)
 
-    def __getitem__(self, i: int) -> Tensor:
-        return unpack(self.bits[i : i + 1], self.size)[0]
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        factors, n = [], int(i)
+        for s in reversed(FACTOR_SIZES):
+            n, r = divmod(n, s)
+            factors.append(r)
+        return unpack(self.bits[i : i + 1], self.size)[0], torch.tensor(factors[::-1])
 
 
 @DATASETS.register("dsprites", help="dSprites (procedural, no download): 737,280 binary sprites on the grid shape x scale x "
