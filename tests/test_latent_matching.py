@@ -194,3 +194,19 @@ def test_disentangled_wae_swaps_the_label_code() -> None:
     assert edited.shape == x0.shape
     assert float((model.classify(x0).argmax(1) == 0).float().mean()) > 0.9
     assert float((model.classify(edited).argmax(1) == 1).float().mean()) > 0.7
+
+
+@pytest.mark.parametrize("args, message", [
+    (["aae", "--data", "8gaussians", "--set", "model.prior=vamp"], "cannot use the VampPrior"),
+    (["wae_mmd", "--data", "8gaussians", "--set", "model.scales=0,1"], "kernel scales must be positive"),
+    (["aae_semi", "--data", "swissroll"], "has no labels"),
+    (["dwae", "--data", "digits", "--set", "model.label=shape"], "digits has no factors"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(args, message, tmp_path, capsys) -> None:
+    from genzoo.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", *args, "--set", "data.n_train=200", "--out", str(out), "--steps", "2"]
+                if args[2] != "digits" else ["train", *args, "--out", str(out), "--steps", "2"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert message in err and err.count("error:") == 1 and not out.exists()
