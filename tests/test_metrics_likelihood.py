@@ -19,7 +19,7 @@ from genzoo.data.base import Data, DataInfo
 from genzoo.data.toy import toy_log_density
 from genzoo.divergences import log_normal_diag, mmd2
 from genzoo.metrics import EvalContext, NotApplicable, run_metric
-from genzoo.metrics.likelihood import bits_per_dim, parzen_log_likelihood, select_sigma
+from genzoo.metrics.likelihood import ais_nll, bits_per_dim, parzen_log_likelihood, select_sigma
 from genzoo.metrics.modes import mode_coverage
 from genzoo.metrics.two_sample import mmd_permutation_test, sliced_wasserstein, wasserstein_1d
 from genzoo.models.rbm import RBM
@@ -263,6 +263,7 @@ def test_nll_metric_is_the_mean_importance_sampled_bound() -> None:
     ctx = EvalContext(model, data, n=32, seed=5)
     r = run_metric("nll", ctx, k=20)
     assert r["protocol"]["k"] == 20 and r["protocol"]["n_test"] == 32 and r["protocol"]["split"] == "test"
+    assert r["protocol"]["kind"] == "bound"
     assert "seed 3" in r["protocol"]["test_binarization"]
     from genzoo.data.mnist import binarize_once
 
@@ -280,12 +281,13 @@ def test_nll_metric_is_the_mean_importance_sampled_bound() -> None:
         run_metric("nll", EvalContext(gan, data))
 
 
-def test_exact_nll_and_recon_on_a_flow() -> None:
+def test_a_flows_exact_nll_answers_the_nll_metric_and_recon() -> None:
     data = mixture_2d(n_train=64, n_test=40)
     torch.manual_seed(0)
     model = genzoo.build("realnvp", data.info, flow={"n_layers": 2, "hidden": (8,)}).eval()
     ctx = EvalContext(model, data, n=40, batch_size=16)
-    r = run_metric("exact_nll", ctx)
+    r = run_metric("nll", ctx)
+    assert r["protocol"]["kind"] == "exact" and "k" not in r["protocol"]
     with torch.no_grad():
         assert r["value"] == pytest.approx(float(-model.log_prob(data.x_test).double().mean()), rel=1e-6)
     rec = run_metric("recon", ctx)  # a bijection reconstructs exactly
@@ -313,7 +315,7 @@ def test_ais_nll_matches_the_exact_nll_of_a_tiny_rbm() -> None:
         model.b.normal_(-0.5, 0.5, generator=g)
         model.c.normal_(0.0, 0.5, generator=g)
     ctx = EvalContext(model, Data(x, x[:100], info), n=100, seed=0)
-    r = run_metric("ais_nll", ctx, scale=0.2, n_runs=100)
+    r = ais_nll(ctx, x[:100], {}, scale=0.2, n_runs=100)
     with torch.no_grad():
         exact_log_z = float(model.log_partition_exact())
         exact = float(model.free_energy(x[:100]).double().mean()) + exact_log_z
@@ -321,17 +323,22 @@ def test_ais_nll_matches_the_exact_nll_of_a_tiny_rbm() -> None:
     assert 0 < r["log_z_width"] < 0.15  # 3 standard errors: the comparison below is not vacuous
     assert abs(r["log_z"] - exact_log_z) < r["log_z_width"] + 0.01
     assert r["value"] == pytest.approx(exact, abs=r["log_z_width"] + 0.01)
-    assert run_metric("exact_nll", ctx)["value"] == pytest.approx(exact, abs=1e-4)  # H <= 20: exact log Z
+    assert r["protocol"]["kind"] == "estimate"
+    exact_r = run_metric("nll", ctx)  # H <= 20: exact log Z, so the nll metric is exact
+    assert exact_r["protocol"]["kind"] == "exact" and exact_r["value"] == pytest.approx(exact, abs=1e-4)
 
 
-def test_exact_nll_is_not_applicable_to_a_large_rbm() -> None:
+def test_a_large_rbms_nll_is_the_ais_estimate_and_bpd_is_not_applicable() -> None:
     info = DataInfo("bits25", (1, 5, 5), levels=2)
     x = (torch.rand(20, 1, 5, 5) < 0.3).float()
     model = RBM(info, 21)  # H > 20: log Z only by AIS
     ctx = EvalContext(model, Data(x, x, info), n=10, seed=0)
-    for name in ("exact_nll", "bpd"):
-        with pytest.raises(NotApplicable, match="ais_nll"):
-            run_metric(name, ctx)
+    r = run_metric("nll", ctx, ais_scale=0.01, ais_runs=4)
+    assert r["protocol"]["kind"] == "estimate" and r["protocol"]["ais_runs"] == 4 and math.isfinite(r["value"])
+    with pytest.raises(NotApplicable, match="use nll"):
+        run_metric("bpd", ctx)
+    with pytest.raises(genzoo.GenzooError, match="metric 'exact_nll' is now part of 'nll'"):
+        genzoo.evaluate(model, ["exact_nll"], data=Data(x, x, info))
 
 
 def test_ais_reports_progress_over_every_temperature() -> None:
@@ -348,7 +355,7 @@ def test_ais_reports_progress_over_every_temperature() -> None:
     model.log_partition_ais(n_runs=4, betas=betas, progress=bar)
     assert seen == list(range(1, 11))
     ctx = EvalContext(model, Data(torch.zeros(8, 6), torch.zeros(4, 6), info), n=4, progress=True)
-    assert run_metric("ais_nll", ctx, scale=0.01, n_runs=4)["protocol"]["ais_runs"] == 4
+    assert ais_nll(ctx, torch.zeros(4, 6), {}, scale=0.01, n_runs=4)["protocol"]["ais_runs"] == 4
 
 
 def test_wasserstein_without_pot_is_not_applicable(monkeypatch) -> None:

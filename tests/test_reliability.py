@@ -298,3 +298,158 @@ def test_mlflow_logger_writes_a_local_store_and_continues_on_resume(tmp_path, mo
     assert [m.step for m in history] == [2, 4, 6, 8, 10]  # one MLflow run, continued by the resume
     params = client.get_run(ids["run_id"]).data.params
     assert params["model.type"] == "vae" and params["train.log_every"] == "2"
+
+
+# -- every option typed and range-checked in one place -----------------------------------------
+
+
+def _numeric_without_range(ann) -> bool:
+    import types
+    import typing
+
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return False
+    if ann in (int, float):
+        return True
+    if origin in (typing.Union, types.UnionType, tuple, list):
+        return any(_numeric_without_range(a) for a in args if a is not Ellipsis)
+    return False
+
+
+def test_every_numeric_option_of_every_registry_declares_its_range() -> None:
+    """Models, networks, priors, likelihoods, flows, datasets, metrics and the trainer: every int
+    or float option carries ``Annotated[..., Range(...)]``, checked by ``config.coerce``."""
+    import gc
+
+    from genzoo.config import fields_of
+    from genzoo.registry import Registry
+    from genzoo.train.config import PlayerOptim
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gc.get_objects touches deprecated torch aliases
+        registries = [o for o in gc.get_objects() if isinstance(o, Registry)]
+    assert {r.kind for r in registries} >= {"model", "network", "dataset", "metric", "prior", "likelihood", "flow"}
+    missing = []
+    for reg in registries:
+        for name in reg.names():
+            for opt, (ann, _) in fields_of(reg.get(name)).items():
+                if opt not in reg.context and opt not in ("root", "path", "ctx") and _numeric_without_range(ann):
+                    missing.append(f"{reg.kind} {name}: {opt}")
+    for cls in (TrainConfig, PlayerOptim):
+        missing += [f"{cls.__name__}.{k}" for k, (ann, _) in fields_of(cls).items() if _numeric_without_range(ann)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    "model, option, message",
+    [
+        ("vae", "model.latent_dim=0", "model.latent_dim must be int in [1, 2^20], got 0"),
+        ("vae", "model.encoder.hidden=[64,0]", "model.encoder.hidden must be a list of int, each in [1, 2^20], got [64, 0]"),
+        ("vae", "model.beta=-1", "model.beta must be float in [0, 1e+06], got -1"),
+        ("vae", "model.encoder.dropout=1.5", "model.encoder.dropout must be float in [0, 1), got 1.5"),
+        ("vae", "model.prior={type: mog, n_components: 0}", "model.prior.n_components must be int in [1, 10000], got 0"),
+        ("wgan_gp", "model.n_critic=0", "model.n_critic must be int in [1, 100], got 0"),
+        ("gan", "model.pack=1e9", "model.pack must be int in [1, 64]"),
+        ("realnvp", "model.alpha=0.5", "model.alpha must be float in (0, 0.5), got 0.5"),
+        ("vae", "data.n_train=1e12", "data.n_train must be int in [1, 10^7], got 1000000000000"),
+        ("vae", "data.std=-0.1", "data.std must be float in (0, 1e+06], got -0.1"),
+        ("vae", "data.seed=yes", "data.seed must be int"),
+    ],
+)
+def test_model_and_data_options_are_range_checked(model, option, message, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", model, "--data", "8gaussians", "--steps", 2, "--set", option, "--set", "train.logger=none") == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_default_threads_and_the_knob(monkeypatch) -> None:
+    from genzoo.train import default_threads
+
+    monkeypatch.setenv("GENZOO_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("GENZOO_THREADS", "many")
+    with pytest.raises(genzoo.GenzooError, match="GENZOO_THREADS must be a whole number"):
+        default_threads()
+    monkeypatch.delenv("GENZOO_THREADS")
+    cores = len(os.sched_getaffinity(0))
+    assert default_threads() == max(1, cores // 2)  # never every core: a busy machine oversubscribes
+    before = torch.get_num_threads()
+    try:
+        Trainer(genzoo.build("vae", mixture_2d().info), mixture_2d(), TrainConfig(steps=1, progress=False), callbacks=[])
+        assert torch.get_num_threads() == max(1, cores // 2)
+        Trainer(genzoo.build("vae", mixture_2d().info), mixture_2d(), TrainConfig(steps=1, threads=2, progress=False), callbacks=[])
+        assert torch.get_num_threads() == 2  # train.threads wins
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_failed_dataset_lookup_leaves_no_empty_cache_folder(tmp_path, monkeypatch) -> None:
+    import sys as _sys
+
+    idx = _sys.modules["genzoo.data.idx"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GENZOO_DATA", raising=False)
+
+    def offline(url: str, dest: Path, timeout: float = 60.0) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(idx, "_download", offline)
+    with pytest.raises(genzoo.GenzooError, match="kmnist data not found.*network is unreachable"):
+        genzoo.load_data("kmnist")
+    assert not (tmp_path / "cache").exists()
+
+
+# -- evaluation in the first hour --------------------------------------------------------------
+
+
+def test_evaluate_loads_through_genzoo_load_with_ema_weights(tmp_path) -> None:
+    data = mixture_2d()
+    genzoo.train("vae", data, tmp_path / "run", model_options={"encoder": {"type": "mlp", "hidden": (8,)}}, callbacks=[],
+                 steps=6, lr=1e-2, ema=0.5, progress=False, logger="none")
+    auto = genzoo.evaluate(tmp_path / "run", ["recon"], n=50, data=data)
+    raw = genzoo.evaluate(tmp_path / "run", ["recon"], n=50, data=data, ema=False)
+    assert auto["weights"] == "ema" and raw["weights"] == "raw"
+    by_hand = genzoo.evaluate(genzoo.load(tmp_path / "run", ema=True), ["recon"], n=50, data=data)
+    assert auto["metrics"]["recon"]["value"] == by_hand["metrics"]["recon"]["value"] != raw["metrics"]["recon"]["value"]
+
+
+def test_parzen_honours_n_and_kid_reports_a_spread_only_where_subsets_differ() -> None:
+    from genzoo.metrics import EvalContext, run_metric
+
+    data = mixture_2d(n_train=500, n_test=300)
+    model = genzoo.build("gan", data.info).eval()
+    r = run_metric("parzen", EvalContext(model, data, n=60))
+    assert r["protocol"]["n_samples"] == 60 and r["protocol"]["n_val"] == 60 and r["protocol"]["n_test"] == 60
+    whole = run_metric("kid", EvalContext(model, data, n=200), subset_size=1000)
+    assert "std" not in whole and whole["protocol"]["subsets"] == 1 and "whole of both sets" in whole["protocol"]["spread"]
+    parts = run_metric("kid", EvalContext(model, data, n=200), subset_size=50, subsets=10)
+    assert parts["std"] > 1e-6 and parts["protocol"]["subsets"] == 10
+
+
+def test_bench_gives_a_flow_an_nll_number_with_its_kind(tmp_path) -> None:
+    board = genzoo.bench("8gaussians", "vae,gan,realnvp", budget=3, out=tmp_path / "b", metrics="nll", n=40, progress=False,
+                         data_options={"n_train": 256, "n_test": 64}, train_options={"logger": "none"},
+                         model_options={"realnvp": {"flow": {"n_layers": 2, "hidden": (8,)}}})
+    got = {r["model"]: r["metrics"]["nll"] for r in board["rows"]}
+    assert isinstance(got["realnvp"]["value"], float) and got["realnvp"]["protocol"]["kind"] == "exact"
+    assert isinstance(got["vae"]["value"], float) and got["vae"]["protocol"]["kind"] == "bound"
+    assert got["gan"]["value"] is None and "needs an exact log_prob, an nll_bound or an energy" in got["gan"]["reason"]
+
+
+def test_fid_without_a_cached_feature_net_says_what_it_does_and_how_long(tmp_path, monkeypatch, capsys) -> None:
+    from helpers import tiny_images
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    data = tiny_images(n_train=128, n_test=64)
+    model = genzoo.build("gan", data.info).eval()
+    genzoo.evaluate(model, ["fid"], n=64, data=data, options={"fid": {}})
+    err = capsys.readouterr().err
+    assert "no feature network is cached for bars: training one now" in err and "CPU-minute" in err, err
+    assert "genzoo features train --data bars" in err and len(err.strip().splitlines()) == 1
+    genzoo.evaluate(model, ["fid"], n=64, data=data)
+    assert capsys.readouterr().err == ""  # cached: nothing to say

@@ -282,7 +282,8 @@ def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_over
 
     The run folder is locked for the whole call, so a second resume of the same run is
     refused. Rows of ``metrics.jsonl`` written after the checkpoint are dropped and written
-    again, so the log reads like an uninterrupted run's. Giving ``epochs`` to a run trained
+    again, so the log reads like an uninterrupted run's; a run stopped before its first
+    checkpoint starts again from step 0. Giving ``epochs`` to a run trained
     with ``steps`` (or the reverse) replaces it.
     """
     run = RunDir.existing(run_dir)
@@ -303,17 +304,17 @@ def resume(run_dir: str | Path, callbacks: list[Any] | None = None, **train_over
         check_split(cfg.batch_size, world().size)  # type: ignore[union-attr]
     with run.lock() if is_main() else contextlib.nullcontext():  # under torchrun, rank 0 holds the folder
         ckpt = run.latest_checkpoint()
-        if ckpt is None:
-            raise GenzooError(f"{run.path} has no checkpoint to resume from; start a new run instead")
         data = _data_for(config)
         torch.manual_seed(cfg.seed)
         model = _model_for(config)
         trainer = trainer_class()(model, data, cfg, run, callbacks)  # under torchrun: at any number of processes
-        at = int(RunDir.load_checkpoint(ckpt)[1]["step"])
+        at = int(RunDir.load_checkpoint(ckpt)[1]["step"]) if ckpt is not None else 0
         if trainer.total <= at:
             unit = "--epochs" if cfg.epochs is not None else "--steps"
             raise GenzooError(f"{run.path} already reached step {at} of {trainer.total}; pass a larger {unit} to continue")
         new_train = cfg.to_dict()
+        if ckpt is None and is_main():  # stopped before its first checkpoint: start again from step 0
+            run.truncate_metrics(0)
         trainer.fit(resume=ckpt)
         config["train"] = new_train
         if is_main():

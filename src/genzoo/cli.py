@@ -386,6 +386,7 @@ def eval_(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="EMA or raw weights (default: EMA when the run has them)."),
 ) -> None:
     """Score a trained run with registered metrics; results are merged into RUN/eval.json."""
     from .evaluate import EVAL_FILE, evaluate
@@ -402,9 +403,10 @@ def eval_(
         return
     res = evaluate(
         run, metrics, n=n, device=device, seed=seed, progress=err_console.is_terminal,
-        options=_metric_options(set_), data_root=data_root,
+        options=_metric_options(set_), data_root=data_root, ema=ema,
     )
-    table = Table(title=f"{run}  ({res['model'].get('type') if isinstance(res['model'], dict) else res['model']} on {res['data']}, n={n}, seed={seed})")
+    table = Table(title=f"{run}  ({res['model'].get('type') if isinstance(res['model'], dict) else res['model']} on {res['data']}, "
+                        f"{res['weights']} weights, n={n}, seed={seed})")
     for col in ("metric", "value", "± stderr", "protocol", "s"):
         table.add_column(col, justify="right" if col in ("value", "± stderr", "s") else "left")
     for name, r in res["metrics"].items():

@@ -27,8 +27,8 @@ Allowed ranges are declared where the option is, in its annotation, and checked 
     lr: Annotated[float, Range(0, 10, lo_open=True)] | None = None
 
 Floats are always finite (``nan``/``inf`` are refused); the aliases :data:`PosInt`,
-:data:`NonNegInt`, :data:`PosFloat`, :data:`NonNegFloat`, :data:`Prob` and :data:`Seed` name the
-common ranges.
+:data:`NonNegInt`, :data:`PosFloat`, :data:`NonNegFloat`, :data:`Prob`, :data:`Seed`, :data:`Size`
+(a layer or code size) and :data:`Weight` (a loss weight) name the common ranges.
 
 Example:
     >>> coerce("3", Annotated[int, Range(1)], "model.latent_dim")
@@ -102,9 +102,10 @@ def _num_text(x: float | None) -> str:
         p = math.log10(abs(x))
         if p.is_integer():
             return f"{'-' if x < 0 else ''}10^{int(p)}"
-        p2 = math.log2(abs(x) + 1)
-        if p2.is_integer():
-            return f"2^{int(p2)}-1"
+        if (abs(x) & (abs(x) - 1)) == 0:
+            return f"{'-' if x < 0 else ''}2^{abs(x).bit_length() - 1}"
+        if (abs(x) & (abs(x) + 1)) == 0:
+            return f"{'-' if x < 0 else ''}2^{abs(x).bit_length()}-1"
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
@@ -115,6 +116,11 @@ PosFloat = Annotated[float, Range(0, lo_open=True)]
 NonNegFloat = Annotated[float, Range(0)]
 Prob = Annotated[float, Range(0, 1)]
 Seed = Annotated[int, Range(0, 2**63 - 1)]
+#: A layer, code or latent size (the memory check of ``genzoo.build`` bounds their product).
+Size = Annotated[int, Range(1, 2**20)]
+Sizes = tuple[Size, ...]
+#: The weight of a loss term.
+Weight = Annotated[float, Range(0, 1e6)]
 
 
 def fields_of(fn: Callable[..., Any], skip: int = 0) -> dict[str, tuple[Any, Any]]:

@@ -14,13 +14,13 @@ prior from the latent size ``dim``, the data's ``data_shape`` and its ``num_clas
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Component
+from .config import Component, PosFloat, Range, Sizes
 from .data.kinds import PAD
 from .divergences import LOG_2PI, kl_normal_normal, log_normal_diag, log_standard_normal
 from .errors import GenzooError
@@ -73,7 +73,7 @@ class Gaussian(Likelihood):
         sigma: the fixed (or initial learned) standard deviation.
     """
 
-    def __init__(self, variance: Literal["fixed", "learned", "decoder"] = "learned", sigma: float = 1.0) -> None:
+    def __init__(self, variance: Literal["fixed", "learned", "decoder"] = "learned", sigma: PosFloat = 1.0) -> None:
         super().__init__()
         if variance not in ("fixed", "learned", "decoder"):
             raise GenzooError(f"variance must be fixed, learned or decoder, got {variance!r}")
@@ -270,7 +270,7 @@ class MixturePrior(Prior):
         n_components: number of mixture components.
     """
 
-    def __init__(self, dim: int, n_components: int = 10) -> None:
+    def __init__(self, dim: int, n_components: Annotated[int, Range(1, 10_000)] = 10) -> None:
         super().__init__(dim)
         self.means = nn.Parameter(torch.randn(n_components, dim))
         self.logvars = nn.Parameter(torch.zeros(n_components, dim))
@@ -304,7 +304,7 @@ class VampPrior(Prior):
 
     uses_posterior = True
 
-    def __init__(self, dim: int, data_shape: tuple[int, ...], n_pseudo: int = 500) -> None:
+    def __init__(self, dim: int, data_shape: tuple[int, ...], n_pseudo: Annotated[int, Range(1, 100_000)] = 500) -> None:
         super().__init__(dim)
         # small random pseudo-inputs around the middle of [0, 1], as in the paper's N(0, 0.01) init
         self.pseudo = nn.Parameter(0.5 + 0.1 * torch.randn(n_pseudo, *data_shape))
@@ -343,7 +343,7 @@ class FlowPrior(Prior):
         Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017.
     """
 
-    def __init__(self, dim: int, n_layers: int = 4, hidden: tuple[int, ...] = (64, 64)) -> None:
+    def __init__(self, dim: int, n_layers: Annotated[int, Range(1, 1000)] = 4, hidden: Sizes = (64, 64)) -> None:
         super().__init__(dim)
         from .nets.coupling import CouplingFlow
 

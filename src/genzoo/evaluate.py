@@ -30,16 +30,18 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .api import _model_for
+from .api import load
 from .config import atomic_write_bytes, coerce, fields_of
 from .data import Data, DataInfo, kind_of, load_data
 from .errors import GenzooError
 from .metrics.base import EvalContext, NotApplicable, check_named, missing_capability, run_metric
 from .registry import METRICS
-from .train.checkpoint import RunDir, load_model_state, load_tensors
+from .train.checkpoint import RunDir
 from .train.trainer import pick_device
 
 EVAL_FILE = "eval.json"
+#: Metric names of earlier versions and the one that answers for them now.
+RENAMED = {"exact_nll": "nll", "ais_nll": "nll"}
 
 
 def metric_names(metrics: str | Iterable[str] | None) -> list[str]:
@@ -53,6 +55,9 @@ def metric_names(metrics: str | Iterable[str] | None) -> list[str]:
         metrics = [m for m in metrics.split(",") if m.strip()]
     names: list[str] = []
     for m in metrics:
+        if m.strip() in RENAMED:
+            raise GenzooError(f"metric '{m.strip()}' is now part of '{RENAMED[m.strip()]}' (its protocol kind says exact, bound or "
+                              f"estimate); use --metrics {RENAMED[m.strip()]}")
         c = METRICS.canonical(m.strip())  # unknown -> GenzooError with a did-you-mean hint
         if c not in names:
             names.append(c)
@@ -170,6 +175,7 @@ def evaluate(
     options: dict[str, dict[str, Any]] | None = None,
     data_root: str | Path | None = None,
     on_error: str | None = None,
+    ema: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model with registered metrics; results go into the run's ``eval.json``.
 
@@ -197,6 +203,9 @@ def evaluate(
         data_root: folder holding downloadable datasets (``--data-root``).
         on_error: ``"raise"`` or ``"record"`` (see above); default ``"record"`` when
             ``metrics`` is ``None``, else ``"raise"``.
+        ema: for a run folder: evaluate its EMA weights (``True``), its raw weights
+            (``False``), or the EMA weights when it has them (``None``, the default), loaded
+            by :func:`genzoo.load`; the result's ``weights`` says which.
 
     Returns:
         ``{"metrics": {name: result}, "run", "model", "data", "n", "seed", "wall_s":
@@ -222,12 +231,13 @@ def evaluate(
         run = RunDir.existing(run_or_model)
         config = run.config()
         dev = pick_device(str(device) if device is not None else "auto")
-        model = _model_for(config)
-        load_model_state(model, load_tensors(run.weights_path), run.weights_path)
-        fingerprint = _fingerprint(run.weights_path)
+        model = load(run.path, ema=ema)  # the one loader: EMA weights when the run has them (unless ema=False)
+        weights = model.genzoo_weights
+        fingerprint = _fingerprint(Path(weights["path"]))
         the_data = _run_data(config, run.path, data, None if data_root is None else str(data_root))
         model_desc: Any = config.get("model")
         was_training = False
+        weights_kind = weights["kind"]
     elif isinstance(run_or_model, torch.nn.Module):
         if data is None:
             raise GenzooError("evaluating a model instance needs its data: genzoo.evaluate(model, data=my_data)")
@@ -236,6 +246,7 @@ def evaluate(
         dev = pick_device(str(device)) if device is not None else getattr(model, "device", torch.device("cpu"))
         model_desc = getattr(model, "genzoo_config", {"type": None, "class": type(model).__name__})
         was_training = model.training
+        weights_kind = "given"
     else:
         raise GenzooError(f"evaluate needs a run folder or a model, got {type(run_or_model).__name__}")
 
@@ -281,6 +292,7 @@ def evaluate(
         "data": the_data.info.name,
         "n": n,
         "seed": seed,
+        "weights": weights_kind,
         "wall_s": wall,
         "genzoo_version": __version__,
         "date": date,

@@ -243,6 +243,25 @@ def _fetch(spec: IdxDataset, folder: Path, missing: list[IdxFile]) -> None:
             raise OSError("; ".join(errors) or "no mirror is known")
 
 
+def _missing_dirs(folder: Path) -> list[Path]:
+    """``folder`` and those of its ancestors that do not exist yet, deepest first."""
+    out = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _remove_if_empty(dirs: list[Path]) -> None:
+    """Remove the folders of ``dirs`` (deepest first) that are empty; stop at the first that is not."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
 def load_idx_dataset(
     spec: IdxDataset, root: str | os.PathLike[str] | None = None, download: bool = True
 ) -> list[np.ndarray]:
@@ -274,11 +293,13 @@ def load_idx_dataset(
         reason = "downloading is turned off (download=False)"
         if download:
             have = _locate(cache, spec)
+            created = _missing_dirs(cache)
             try:
                 _fetch(spec, cache, [f for f in spec.files if f.name not in have])
                 chosen = (cache, _locate(cache, spec))
             except OSError as e:
                 reason = f"downloading them into {cache} failed ({e})"
+                _remove_if_empty(created)  # a failed lookup leaves no empty folder in the cache
         if chosen is None:
             env = "" if os.environ.get("GENZOO_DATA") else " (GENZOO_DATA is not set)"
             names = ", ".join(f"{f.name}.gz" for f in spec.files)

@@ -3,15 +3,20 @@
 Every figure is on the test split (``data.x_test``, first ``n`` examples; for binarized data
 the test set binarized once with a fixed seed, DESIGN §8) and in nats unless it is bits/dim:
 
-- ``nll``: -log p(x) estimated by importance sampling with ``k`` posterior samples,
-  ``model.nll_bound(x, k)`` (Burda et al. 2016); an upper bound in expectation, tightening as
-  k grows. Papers report k = 5000 (Burda et al.) or k = 1000; genzoo defaults to 1000.
-- ``exact_nll``: -log p(x) of models with an exact density (flows; RBMs with a known log Z).
+- ``nll``: -log p(x), one metric for every model that has it, by the best means it has; the
+  protocol's ``kind`` says which:
+
+  * ``exact``: ``-model.log_prob(x)`` of models with an exact density (flows; RBMs small
+    enough for an exact log Z);
+  * ``bound``: importance sampling with ``k`` posterior samples, ``model.nll_bound(x, k)``
+    (Burda et al. 2016), an upper bound in expectation tightening as k grows (papers report
+    k = 5000 or 1000; genzoo defaults to 1000);
+  * ``estimate``: F(x) + log Z of an energy model with log Z by annealed importance sampling
+    (Salakhutdinov & Murray 2008), which tends to under-estimate log Z and so the NLL.
 - ``bpd``: bits per dimension of discrete data (see :func:`bits_per_dim`).
 - ``parzen``: Parzen-window log-likelihood of model samples (Breuleux et al. 2011;
   Goodfellow et al. 2014; Li et al. 2015). Poor in high dimension (Theis et al. 2016): kept
   for comparison with those papers only.
-- ``ais_nll``: F(x) + log Z of an energy model, log Z by annealed importance sampling.
 
 References:
     Burda, Grosse & Salakhutdinov, "Importance weighted autoencoders", ICLR 2016.
@@ -27,17 +32,17 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import torch
 from torch import Tensor
 
+from ..config import PosFloat, PosInt, Range
 from ..data.base import Data
 from ..distributions import Bernoulli
-from ..errors import GenzooError
 from ..models.base import HasLogProb, HasNLLBound
 from ..models.rbm import ais_schedule
-from .base import EvalContext, NotApplicable, metric
+from .base import EvalContext, HasEnergy, NotApplicable, metric
 from .features import track
 from .quality import model_samples
 from .two_sample import data_examples, mean_stderr, per_example, seeded
@@ -152,7 +157,7 @@ def binarized_test(ctx: EvalContext, n: int | None = None) -> tuple[Tensor, dict
 def _require_exact(model: object, metric: str) -> None:
     """Models whose ``log_prob`` rests on an estimated normaliser (a large RBM's AIS log Z) say so."""
     if getattr(model, "log_prob_is_exact", True) is False:
-        raise NotApplicable(f"metric '{metric}': {type(model).__name__}'s log Z is not exact at this size; use ais_nll")
+        raise NotApplicable(f"metric '{metric}': {type(model).__name__}'s log Z is not exact at this size; use nll (its AIS estimate)")
 
 
 def _intensity_caveat(ctx: EvalContext) -> dict[str, str]:
@@ -173,41 +178,56 @@ def _discrete(data: Data) -> bool:
 # -- metrics -----------------------------------------------------------------------------------
 
 
-@metric("nll", needs=("nll_bound",), help="importance-sampled test NLL in nats, model.nll_bound with k samples (Burda et al. 2016)")
-def nll_metric(ctx: EvalContext, k: int = 1000, n: int | None = None) -> dict[str, Any]:
-    """Mean of ``model.nll_bound(x, k)`` over the first ``n`` (default ``ctx.n``) test examples.
+#: Importance samples (``k``) of the ``nll`` and ``bpd`` bounds.
+K = Annotated[int, Range(1, 10**6)]
+
+
+def _exact(model: object) -> bool:
+    return isinstance(model, HasLogProb) and getattr(model, "log_prob_is_exact", True) is not False
+
+
+@metric("nll", help="test NLL in nats, -log p(x): exact (flows), an importance-sampled bound with k samples (VAEs) or an AIS estimate (RBMs)")
+def nll_metric(ctx: EvalContext, k: K = 1000, n: PosInt | None = None, ais_scale: PosFloat = 1.0,
+               ais_runs: Annotated[int, Range(1, 100_000)] = 100) -> dict[str, Any]:
+    """Mean -log p(x) (nats) over the first ``n`` (default ``ctx.n``) test examples, as stored (binarized for binarized data).
+
+    The model's best means decides, and ``protocol["kind"]`` says which (so figures of
+    different kinds are never mistaken for each other):
+
+    - ``exact``: ``-model.log_prob(x)`` (flows; RBMs small enough for an exact log Z). A density
+      for continuous data, a probability for binary data; for 8-bit images use ``bpd``.
+    - ``bound``: ``model.nll_bound(x, k)``, importance sampling with ``k`` posterior samples
+      (Burda et al. 2016): an upper bound in expectation.
+    - ``estimate``: mean free energy + log Z by annealed importance sampling (energy models;
+      Salakhutdinov & Murray's schedule, see :func:`ais_nll`).
 
     Options:
-        k: importance samples per example (1000; Burda et al. and most later papers use 5000).
-            Examples go in chunks of ``ctx.batch_size``; the model splits the k samples itself
-            (the VAE family evaluates at most 20 000 decoder rows at once), so k = 5000 fits.
+        k: importance samples per example for ``bound`` (1000; Burda et al. and most later
+            papers use 5000). The model splits the k samples itself, so k = 5000 fits.
+        n: test examples (default ``-n``).
+        ais_scale: multiplies the AIS step counts for ``estimate`` (1 = the paper's schedule).
+        ais_runs: independent annealing runs for ``estimate`` (100 as in the paper).
     """
-    if k < 1:
-        raise GenzooError(f"k must be at least 1 importance sample, got {k}")
+    model = ctx.model
     x, note = binarized_test(ctx, n)
-    with seeded(ctx):
-        nll = per_example(ctx, x, lambda xb: ctx.model.nll_bound(xb, k=k), f"NLL (k={k})")
-    mean, se = mean_stderr(nll)
-    return {"value": mean, "stderr": se, "protocol": {"k": k, "n_test": len(x), "split": "test", "estimator": "importance sampling (IWAE bound)",
-                                                      **note, **_intensity_caveat(ctx)}}
-
-
-@metric("exact_nll", needs=("log_prob",), help="exact test NLL in nats, -log p(x), of models with a tractable density")
-def exact_nll_metric(ctx: EvalContext, n: int | None = None) -> dict[str, Any]:
-    """Mean -log p(x) over the first ``n`` (default ``ctx.n``) test examples, as stored (binarized for binarized data).
-
-    A density for continuous data, a probability for binary data. For 8-bit images use ``bpd``
-    (a density of grid points is not a likelihood of the discrete data).
-    """
-    _require_exact(ctx.model, "exact_nll")
-    x, note = binarized_test(ctx, n)
-    nll = per_example(ctx, x, lambda xb: -ctx.model.log_prob(xb), "exact NLL")
-    mean, se = mean_stderr(nll)
-    return {"value": mean, "stderr": se, "protocol": {"n_test": len(x), "split": "test", "estimator": "exact log_prob", **note}}
+    if _exact(model):
+        nll = per_example(ctx, x, lambda xb: -model.log_prob(xb), "exact NLL")
+        mean, se = mean_stderr(nll)
+        return {"value": mean, "stderr": se, "protocol": {"kind": "exact", "n_test": len(x), "split": "test",
+                                                          "estimator": "exact log_prob", **note}}
+    if isinstance(model, HasNLLBound):
+        with seeded(ctx):
+            nll = per_example(ctx, x, lambda xb: model.nll_bound(xb, k=k), f"NLL (k={k})")
+        mean, se = mean_stderr(nll)
+        return {"value": mean, "stderr": se, "protocol": {"kind": "bound", "k": k, "n_test": len(x), "split": "test",
+                                                          "estimator": "importance sampling (IWAE bound)", **note, **_intensity_caveat(ctx)}}
+    if isinstance(model, HasEnergy):
+        return ais_nll(ctx, x, note, ais_scale, ais_runs)
+    raise NotApplicable(f"metric 'nll' needs an exact log_prob, an nll_bound or an energy with AIS, which {type(model).__name__} lacks")
 
 
 @metric("bpd", help="test bits per dimension of discrete data (uniform dequantization for densities; IS bound without log_prob)")
-def bpd_metric(ctx: EvalContext, k: int = 1000, n: int | None = None) -> dict[str, Any]:
+def bpd_metric(ctx: EvalContext, k: K = 1000, n: PosInt | None = None) -> dict[str, Any]:
     """Bits per dimension on the first ``n`` (default ``ctx.n``) test examples.
 
     - Binary data (``info.binarize`` or 2 levels): -log P(x) / (D ln 2) with the model's
@@ -261,8 +281,8 @@ def bpd_metric(ctx: EvalContext, k: int = 1000, n: int | None = None) -> dict[st
 
 @metric("parzen", needs=("sample",), higher_is_better=True,
         help="Parzen-window test log-likelihood of model samples, σ chosen on a validation split (Goodfellow et al. 2014)")
-def parzen_metric(ctx: EvalContext, n_samples: int = 10_000, n_val: int = 10_000, sigmas: Sequence[float] | None = None,
-                  n: int | None = None) -> dict[str, Any]:
+def parzen_metric(ctx: EvalContext, n_samples: PosInt | None = None, n_val: PosInt | None = None,
+                  sigmas: tuple[PosFloat, ...] | None = None, n: PosInt | None = None) -> dict[str, Any]:
     """Parzen log-likelihood (nats) of the first ``n`` test examples under a KDE on ``n_samples`` model samples.
 
     σ maximises the mean log-likelihood of a validation split: the last ``n_val`` training
@@ -271,11 +291,14 @@ def parzen_metric(ctx: EvalContext, n_samples: int = 10_000, n_val: int = 10_000
     has seen it, which can only favour a smaller σ slightly.
 
     Options:
-        n_samples: model samples (kernel centres), 10 000 as in the papers.
-        n_val: validation examples for σ.
+        n_samples: model samples (kernel centres); default ``-n`` (the papers used 10 000).
+        n_val: validation examples for σ; default ``-n``.
         sigmas: the σ grid (default :func:`default_sigma_grid`); ``sigma_at_edge`` in the
             result flags a σ on the grid's boundary (widen the grid).
+        n: test examples; default ``-n``.
     """
+    n_samples = ctx.n if n_samples is None else n_samples
+    n_val = ctx.n if n_val is None else n_val
     samples = model_samples(ctx, n_samples).to(ctx.device)
     x, note = binarized_test(ctx, n)
     x_train = ctx.data.x_train
@@ -300,9 +323,8 @@ def parzen_metric(ctx: EvalContext, n_samples: int = 10_000, n_val: int = 10_000
 SM_SEGMENTS: tuple[tuple[float, int], ...] = inspect.signature(ais_schedule).parameters["segments"].default
 
 
-@metric("ais_nll", needs=("energy",), help="test NLL of an energy model (RBM): mean free energy + AIS log Z (Salakhutdinov & Murray 2008)")
-def ais_nll_metric(ctx: EvalContext, scale: float = 1.0, n_runs: int = 100, n: int | None = None) -> dict[str, Any]:
-    r"""-log p(x) = F(x) + log Z averaged over the first ``n`` test examples, log Z by AIS.
+def ais_nll(ctx: EvalContext, x: Tensor, note: dict[str, Any], scale: float = 1.0, n_runs: int = 100) -> dict[str, Any]:
+    r"""-log p(x) = F(x) + log Z of an energy model averaged over the test examples ``x``, log Z by AIS.
 
     The schedule is Salakhutdinov & Murray's (β steps of 10⁻³ to 0.5, 10⁻⁴ to 0.9, 10⁻⁵ to 1:
     14 500 temperatures) with every segment's step count multiplied by ``scale``; the base
@@ -310,16 +332,9 @@ def ais_nll_metric(ctx: EvalContext, scale: float = 1.0, n_runs: int = 100, n: i
     log Z tends to be under-estimated and the NLL with it; ``log_z_width`` is the model's
     3-standard-error width of log Z (delta method over the ``n_runs`` weights), and
     ``stderr`` covers only the spread of F(x) over the test set.
-
-    Options:
-        scale: multiplies the AIS step counts (1 = the paper's schedule).
-        n_runs: independent annealing runs (100 as in the paper).
     """
-    if scale <= 0 or n_runs < 1:
-        raise GenzooError(f"AIS needs scale > 0 and n_runs >= 1, got scale={scale}, n_runs={n_runs}")
     segments = tuple((b, max(1, round(k * scale))) for b, k in SM_SEGMENTS)
     betas = ais_schedule(segments)
-    x, note = binarized_test(ctx, n)
     with seeded(ctx):
         bar = (lambda r: track(r, len(r), "AIS", True)) if ctx.progress else None  # noqa: E731
         log_z, width = ctx.model.log_partition_ais(ctx.data.x_train.to(ctx.device), n_runs=n_runs, betas=betas,
@@ -327,5 +342,6 @@ def ais_nll_metric(ctx: EvalContext, scale: float = 1.0, n_runs: int = 100, n: i
     f = per_example(ctx, x, ctx.model.free_energy, "free energy")
     mean, se = mean_stderr(f + log_z.double().cpu().to(f.device))
     return {"value": mean, "stderr": se, "log_z": float(log_z), "log_z_width": float(width),
-            "protocol": {"n_test": len(x), "split": "test", "ais_runs": n_runs, "ais_temperatures": len(betas) - 1, "ais_scale": scale,
+            "protocol": {"kind": "estimate", "n_test": len(x), "split": "test", "estimator": "free energy + AIS log Z",
+                         "ais_runs": n_runs, "ais_temperatures": len(betas) - 1, "ais_scale": scale,
                          "ais_base": "training-data marginals", **note, **_intensity_caveat(ctx)}}

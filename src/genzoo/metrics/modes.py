@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..config import PosFloat, PosInt
 from ..errors import GenzooError
 from .base import EvalContext, NotApplicable, metric
 from .quality import model_samples
@@ -72,7 +73,7 @@ def mode_coverage(samples: Tensor, centers: Tensor | list, std: float, k: float 
 
 @metric("modes", needs=("sample", "points"), higher_is_better=True,
         help="modes captured on a 2-D Gaussian mixture (VEEGAN/PacGAN 3σ rules), with high-quality fraction and reverse KL")
-def modes_metric(ctx: EvalContext, n_samples: int = 2500, k: float = 3.0) -> dict[str, Any]:
+def modes_metric(ctx: EvalContext, n_samples: PosInt = 2500, k: PosFloat = 3.0) -> dict[str, Any]:
     """Number of captured modes (value) of ``n_samples`` model samples on a mixture with known centres.
 
     Options:

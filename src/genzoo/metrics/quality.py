@@ -16,11 +16,12 @@ result's protocol.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
+from ..config import PosInt, Range
 from ..divergences import mmd2_from_kernels
 from ..errors import GenzooError
 from .base import EvalContext, NotApplicable, metric
@@ -85,7 +86,8 @@ def polynomial_kernel(x: Tensor, y: Tensor) -> Tensor:
     return (x @ y.T / x.shape[1] + 1.0).pow(3)
 
 
-def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000, generator: torch.Generator | None = None) -> tuple[float, float]:
+def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000,
+        generator: torch.Generator | None = None) -> tuple[float, float | None]:
     r"""Kernel inception distance: unbiased MMD² with the cubic polynomial kernel, on subsets.
 
     Each of ``subsets`` rounds draws ``m = min(subset_size, N, M)`` rows of each set without
@@ -97,9 +99,13 @@ def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000, gen
 
     whose expectation is 0 for equal distributions (so it can be slightly negative).
 
+    When ``m`` equals both set sizes every "subset" is the whole of both sets, so every round
+    would give the same number (up to rounding): it is computed once and there is no spread.
+
     Returns:
         Mean and standard deviation over the subsets (the spread papers report as ±; subsets
-        overlap, so ``std / sqrt(subsets)`` would understate the standard error).
+        overlap, so ``std / sqrt(subsets)`` would understate the standard error); the standard
+        deviation is ``None`` when the subsets cannot differ (one subset, or whole sets).
 
     References:
         Bińkowski, Sutherland, Arbel & Gretton, "Demystifying MMD GANs", ICLR 2018.
@@ -109,13 +115,14 @@ def kid(f1: Tensor, f2: Tensor, subsets: int = 100, subset_size: int = 1000, gen
     if m < 2:
         raise GenzooError(f"KID needs at least 2 examples per set, got {min(len(f1), len(f2))}; raise the sample count (-n)")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    whole = m == len(f1) == len(f2)
     vals = []
-    for _ in range(subsets):
+    for _ in range(1 if whole else subsets):
         x = f1[torch.randperm(len(f1), generator=gen)[:m]]  # (m, D)
         y = f2[torch.randperm(len(f2), generator=gen)[:m]]
         vals.append(mmd2_from_kernels(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y), unbiased=True))
     v = torch.stack(vals)
-    return float(v.mean()), float(v.std()) if subsets > 1 else 0.0
+    return float(v.mean()), float(v.std()) if len(v) > 1 else None
 
 
 # -- improved precision and recall --------------------------------------------------------------
@@ -238,12 +245,23 @@ def fid_metric(ctx: EvalContext, features: str = "auto", train_features: bool = 
 
 
 @metric("kid", needs=("sample",), help="kernel inception distance: unbiased cubic-kernel MMD² on features, mean over subsets")
-def kid_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True, subsets: int = 100,
-               subset_size: int = 1000) -> dict[str, Any]:
+def kid_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True,
+               subsets: Annotated[int, Range(1, 100_000)] = 100, subset_size: Annotated[int, Range(2, 10**6)] = 1000) -> dict[str, Any]:
+    """KID on ``subsets`` random subsets of ``subset_size`` (capped at the set sizes) of each set.
+
+    ``std`` (the spread over subsets) is reported only where subsets can differ: with
+    ``-n`` at most ``subset_size`` (and as many test examples) every subset is the whole of
+    both sets, so KID is computed once and the protocol says ``subsets: 1``.
+    """
     q = quality_features(ctx, features, train_features)
     m = min(int(subset_size), len(q["real"]), len(q["fake"]))
     mean, std = kid(q["real"], q["fake"], int(subsets), m, torch.Generator().manual_seed(ctx.seed))
-    return {"value": mean, "std": std, "protocol": {**q["protocol"], "subsets": int(subsets), "subset_size": m}}
+    out: dict[str, Any] = {"value": mean, "protocol": {**q["protocol"], "subsets": int(subsets) if std is not None else 1, "subset_size": m}}
+    if std is not None:
+        out["std"] = std
+    else:
+        out["protocol"]["spread"] = "none: every subset is the whole of both sets (raise -n above subset_size for one)"
+    return out
 
 
 def _pr(ctx: EvalContext, features: str, train_features: bool, k: int) -> tuple[tuple[float, float], dict[str, Any]]:
@@ -255,13 +273,13 @@ def _pr(ctx: EvalContext, features: str, train_features: bool, k: int) -> tuple[
 
 
 @metric("precision", needs=("sample",), higher_is_better=True, help="improved precision (k-NN manifold of test features): sample quality")
-def precision_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True, k: int = 3) -> dict[str, Any]:
+def precision_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True, k: Annotated[int, Range(1, 1000)] = 3) -> dict[str, Any]:
     (p, r), protocol = _pr(ctx, features, train_features, k)
     return {"value": p, "recall": r, "protocol": protocol}
 
 
 @metric("recall", needs=("sample",), higher_is_better=True, help="improved recall (k-NN manifold of sample features): coverage")
-def recall_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True, k: int = 3) -> dict[str, Any]:
+def recall_metric(ctx: EvalContext, features: str = "auto", train_features: bool = True, k: Annotated[int, Range(1, 1000)] = 3) -> dict[str, Any]:
     (p, r), protocol = _pr(ctx, features, train_features, k)
     return {"value": r, "precision": p, "protocol": protocol}
 
@@ -293,7 +311,7 @@ def classify_channels(net: Any, x: Tensor, batch_size: int = 500, progress: bool
 
 
 @metric("stacked_modes", needs=("sample",), higher_is_better=True, help="stacked MNIST: digit-triple modes (of 1000) covered by samples, and KL to uniform")
-def stacked_modes_metric(ctx: EvalContext, n_samples: int = 26_000, train_features: bool = True) -> dict[str, Any]:
+def stacked_modes_metric(ctx: EvalContext, n_samples: PosInt = 26_000, train_features: bool = True) -> dict[str, Any]:
     if ctx.data.info.name != "stacked-mnist":
         raise NotApplicable(f"stacked_modes counts digit triples of stacked-mnist, not {ctx.data.info.name}")
     net, fid_name = _net(ctx, train_features)

@@ -11,12 +11,13 @@ from typing import Any
 
 from torch import Tensor
 
+from ..config import PosInt
 from .base import EvalContext, metric
 from .two_sample import data_examples, mean_stderr, per_example
 
 
 @metric("recon", needs=("encode",), help="test reconstruction error decode(encode(x)): squared error per example (and per dimension)")
-def recon_metric(ctx: EvalContext, n: int | None = None) -> dict[str, Any]:
+def recon_metric(ctx: EvalContext, n: PosInt | None = None) -> dict[str, Any]:
     r"""Mean over test examples of :math:`\|\hat x - x\|^2` summed over dimensions (value), with its standard error.
 
     Also ``mse_per_dim``: the same divided by the data dimension D (the mean squared error per

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterator, Sequence
+from typing import Annotated, Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
+from ..config import PosFloat, PosInt, Range
 from ..divergences import KERNELS, kernel_mixture
 from ..errors import GenzooError
 from .base import EvalContext, NotApplicable, metric
@@ -178,10 +179,10 @@ def _n_pair(ctx: EvalContext, n: int | None, cap: int | None = None) -> int:
 def mmd_metric(
     ctx: EvalContext,
     kernel: str = "gaussian",
-    bandwidths: Sequence[float] | None = None,
-    multipliers: Sequence[float] = (0.5, 1.0, 2.0),
-    permutations: int = 200,
-    n: int | None = None,
+    bandwidths: tuple[PosFloat, ...] | None = None,
+    multipliers: tuple[PosFloat, ...] = (0.5, 1.0, 2.0),
+    permutations: Annotated[int, Range(0, 10**6)] = 200,
+    n: PosInt | None = None,
 ) -> dict[str, Any]:
     """Unbiased MMD² of ``n`` (default ``ctx.n``, capped at the test size) samples vs test examples.
 
@@ -279,7 +280,7 @@ def wasserstein_exact(x: Tensor, y: Tensor, p: int = 2) -> Tensor:
 
 
 @metric("sliced_wasserstein", needs=("sample",), help="sliced Wasserstein SW2 (and SW1) between samples and test data over random directions")
-def sliced_wasserstein_metric(ctx: EvalContext, projections: int = 128, n: int | None = None) -> dict[str, Any]:
+def sliced_wasserstein_metric(ctx: EvalContext, projections: Annotated[int, Range(1, 10**6)] = 128, n: PosInt | None = None) -> dict[str, Any]:
     """SW2 (value) and SW1 of ``n`` (default ``ctx.n``, capped at the test size) samples vs test examples, same directions for both."""
     n = _n_pair(ctx, n)
     x, y = model_samples(ctx, n).to(ctx.device), data_examples(ctx, n)
@@ -290,7 +291,7 @@ def sliced_wasserstein_metric(ctx: EvalContext, projections: int = 128, n: int |
 
 
 @metric("wasserstein", needs=("sample",), help="exact W2 (and W1) between samples and test data by optimal transport (needs genzoo[ot])")
-def wasserstein_metric(ctx: EvalContext, max_n: int = 2000, n: int | None = None) -> dict[str, Any]:
+def wasserstein_metric(ctx: EvalContext, max_n: PosInt = 2000, n: PosInt | None = None) -> dict[str, Any]:
     """Exact W2 (value) and W1 of ``min(n or ctx.n, max_n, test size)`` samples vs test examples.
 
     Options:

@@ -33,12 +33,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import NonNegInt, Range, Size, Spec, Weight
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood, Prior, StandardNormal, likelihood, prior
 from ..divergences import aggregate_posterior_terms, log_mean_exp, log_normal_diag
@@ -588,14 +588,14 @@ def build_vae(info: DataInfo, *, latent_dim: int, encoder: Spec, decoder: Spec, 
 @MODELS.register("ae", help="autoencoder (denoising with noise=gaussian|mask); samples via a Gaussian (or code_sampler=mog) fitted to its codes", tiny_fit={"model": {"code_sampler": "mog"}})
 def ae(
     info: DataInfo,
-    latent_dim: int = 16,
+    latent_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     noise: Literal["none", "gaussian", "mask"] = "none",
-    noise_level: float = 0.0,
+    noise_level: Annotated[float, Range(0, 1e6)] = 0.0,
     code_sampler: Literal["gaussian", "mog"] = "gaussian",
-    code_components: int = 10,
+    code_components: Annotated[int, Range(1, 10_000)] = 10,
     code_act: Literal["none", "sigmoid"] = "none",
 ) -> AE:
     """Args:
@@ -613,14 +613,14 @@ def ae(
 @MODELS.register("dae", help="denoising autoencoder (Vincent et al. 2008): reconstruct x from a masked or noisy copy", tiny_fit={"model": {"code_sampler": "mog"}})
 def dae(
     info: DataInfo,
-    latent_dim: int = 16,
+    latent_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     noise: Literal["gaussian", "mask"] = "mask",
-    noise_level: float = 0.25,
+    noise_level: Annotated[float, Range(0, 1e6)] = 0.25,
     code_sampler: Literal["gaussian", "mog"] = "gaussian",
-    code_components: int = 10,
+    code_components: Annotated[int, Range(1, 10_000)] = 10,
     code_act: Literal["none", "sigmoid"] = "none",
 ) -> AE:
     """Args:
@@ -638,13 +638,13 @@ def dae(
                  tiny_fit={"model": {"prior": "mog"}})
 def vae(
     info: DataInfo,
-    latent_dim: int = 16,
+    latent_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     prior: Spec = PRIOR,
-    beta: float = 1.0,
-    kl_warmup: int = 0,
+    beta: Weight = 1.0,
+    kl_warmup: NonNegInt = 0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.

@@ -31,10 +31,12 @@ References:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
-from ..config import Spec
+from ..config import Prob, Range, Size, Spec
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import ConditionalNormal, likelihood
 from ..errors import GenzooError
@@ -142,13 +144,13 @@ class CGM(GenerativeModel):
                  data_kinds=("image",))
 def cgm(
     info: DataInfo,
-    given: int = 1,
-    latent_dim: int = 32,
+    given: Annotated[int, Range(1, 3)] = 1,
+    latent_dim: Size = 32,
     encoder: Spec = net("mlp", mlp={"hidden": (500,)}, help="recognition network q(z|x,y): [y, x] -> z"),
     decoder: Spec = net(follow="encoder", mirror=True, help="generation network p(y|x,z): [z, x] -> y; mirrors the encoder without a type"),
     prior_net: Spec = net(follow="encoder", help="prior network p(z|x): x -> z; a copy of the encoder's type and options without its own"),
     likelihood: Spec = likelihood(),
-    alpha: float = 1.0,
+    alpha: Prob = 1.0,
 ) -> CGM:
     """Args:
         given: observed quadrants (1 bottom-left, 2 left half, 3 all but top-right).

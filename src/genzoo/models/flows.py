@@ -24,12 +24,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
-from ..config import Component, Spec
+from ..config import Component, Range, Spec
 from ..data.base import Batch, DataInfo
 from ..divergences import log_standard_normal
 from ..errors import GenzooError
@@ -134,7 +134,7 @@ def auto_flow(info: Any) -> str:
 def realnvp(
     info: DataInfo,
     flow: Spec = Component(FLOWS, auto_flow, help="the bijection: coupling (flat vectors) or multiscale (images)"),
-    alpha: float = 0.05,
+    alpha: Annotated[float, Range(0, 0.5, lo_open=True, hi_open=True)] = 0.05,
     dequantize: bool = True,
 ) -> RealNVP:
     """RealNVP on points (``coupling``: affine couplings with MLP conditioners) or images (``multiscale``).

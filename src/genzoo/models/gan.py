@@ -41,13 +41,13 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import PosFloat, Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..divergences import F_DIVERGENCES
 from ..errors import GenzooError
@@ -56,6 +56,12 @@ from ..registry import MODELS
 from .base import GenerativeModel, Player
 
 # -- the loss table --------------------------------------------------------------------------
+
+
+#: PacGAN packing: the critic sees this many samples at once (1: no packing).
+Pack = Annotated[int, Range(1, 64)]
+#: Critic updates per generator update.
+NCritic = Annotated[int, Range(1, 100)]
 
 
 @dataclass(frozen=True)
@@ -344,8 +350,8 @@ def _build(info: DataInfo, loss: AdversarialLoss, generator: Spec, critic: Spec,
 
 
 @MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
-def gan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+def gan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
+        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -354,8 +360,8 @@ def gan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "m
 
 
 @MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
-def dcgan(info: DataInfo, latent_dim: int = 100, generator: Spec = net("conv"), critic: Spec = net("conv"),
-          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: int = 1) -> GAN:
+def dcgan(info: DataInfo, latent_dim: Size = 100, generator: Spec = net("conv"), critic: Spec = net("conv"),
+          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: Pack = 1) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -364,8 +370,8 @@ def dcgan(info: DataInfo, latent_dim: int = 100, generator: Spec = net("conv"), 
 
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
-def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+def cgan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -374,10 +380,10 @@ def cgan(info: DataInfo, latent_dim: int = 16, loss: Literal["non_saturating", "
 
 
 @MODELS.register("fgan", help="f-GAN (Nowozin et al. 2016): critic maximises a variational f-divergence bound")
-def fgan(info: DataInfo, latent_dim: int = 16,
+def fgan(info: DataInfo, latent_dim: Size = 16,
          divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
          generator_update: Literal["alternative", "saddle"] = "alternative",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         divergence: the f-divergence whose variational bound the critic maximises.
         generator_update: alternative (max E g_f(V(G(z))), stronger early gradients) or saddle (min of the bound).
@@ -395,8 +401,8 @@ def fgan(info: DataInfo, latent_dim: int = 16,
 # It trains on points all the same (benchmarks/bench_gan_modes.py).
 @MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5",
                  data_kinds=("image",), tiny_fit={"lr": None, "steps": 100})
-def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int = 5, generator: Spec = GENERATOR,
-         critic: Spec = CRITIC, pack: int = 1) -> GAN:
+def wgan(info: DataInfo, latent_dim: Size = 16, clip: PosFloat = 0.01, n_critic: NCritic = 5, generator: Spec = GENERATOR,
+         critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         clip: critic weights are clipped to [-clip, clip] after each update.
         n_critic: critic updates per generator update.
@@ -410,10 +416,10 @@ def wgan(info: DataInfo, latent_dim: int = 16, clip: float = 0.01, n_critic: int
 # no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
 @MODELS.register("wgan_gp", help="WGAN-GP (Gulrajani et al. 2017): gradient penalty λ=10, Adam 1e-4 β=(0, 0.9)",
                  tiny_fit={"steps": 600})  # ~0.6 of samples on a mode at 300 rounds, > 0.9 at 600
-def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_critic: int = 5, generator: Spec = GENERATOR,
+def wgan_gp(info: DataInfo, latent_dim: Size = 16, gp_weight: Weight = 10.0, n_critic: NCritic = 5, generator: Spec = GENERATOR,
             critic: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                help="D: data -> score, without batch norm (the penalty is per example)"),
-            pack: int = 1) -> GAN:
+            pack: Pack = 1) -> GAN:
     """Args:
         gp_weight: λ of the gradient penalty.
         n_critic: critic updates per generator update.
@@ -425,7 +431,7 @@ def wgan_gp(info: DataInfo, latent_dim: int = 16, gp_weight: float = 10.0, n_cri
 
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
-def lsgan(info: DataInfo, latent_dim: int = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -435,7 +441,7 @@ def lsgan(info: DataInfo, latent_dim: int = 16, generator: Spec = GENERATOR, cri
 
 @MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)",
                  tiny_fit={"steps": 600})  # slower start than the log-loss GANs on the 2-D mixture
-def hinge_gan(info: DataInfo, latent_dim: int = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: int = 1) -> GAN:
+def hinge_gan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).

@@ -29,13 +29,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import PosFloat, Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
 from ..nets.base import HasFeatures, net
@@ -235,7 +235,7 @@ AE_DECODER = net(follow="encoder", mirror=True, mlp={"hidden": (128, 128), "act"
 
 
 @MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
-def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, margin: float = 1.0, pt_weight: float = 0.1,
+def ebgan(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None, margin: PosFloat = 1.0, pt_weight: Weight = 0.1,
           generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER) -> EBGAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
@@ -250,7 +250,8 @@ def ebgan(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, mar
 
 
 @MODELS.register("began", help="boundary-equilibrium GAN (Berthelot et al. 2017): equilibrium γ, k_t controller")
-def began(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, gamma: float = 0.5, lambda_k: float = 1e-3,
+def began(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None,
+          gamma: Annotated[float, Range(0, 1, lo_open=True)] = 0.5, lambda_k: Annotated[float, Range(0, 1)] = 1e-3,
           generator: Spec = GENERATOR, encoder: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                                            help="the critic's encoder: data -> code (no batch norm)"),
           decoder: Spec = AE_DECODER) -> BEGAN:
@@ -268,8 +269,9 @@ def began(info: DataInfo, latent_dim: int = 16, code_dim: int | None = None, gam
 
 
 @MODELS.register("infogan", help="InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head on the critic body")
-def infogan(info: DataInfo, latent_dim: int = 16, n_cat: int = 1, cat_dim: int = 10, n_cont: int = 2,
-            info_weight: float = 1.0, cont_weight: float = 0.1, generator: Spec = GENERATOR, critic: Spec = CRITIC,
+def infogan(info: DataInfo, latent_dim: Annotated[int, Range(0, 2**20)] = 16, n_cat: Annotated[int, Range(0, 100)] = 1,
+            cat_dim: Annotated[int, Range(2, 10_000)] = 10, n_cont: Annotated[int, Range(0, 100)] = 2,
+            info_weight: Weight = 1.0, cont_weight: Weight = 0.1, generator: Spec = GENERATOR, critic: Spec = CRITIC,
             q_head: Spec = net("mlp", mlp={"hidden": (128,), "act": "leaky_relu"}, help="Q: critic features -> code logits and Gaussian parameters")) -> InfoGAN:
     """Args:
         latent_dim: size of the noise part of the generator input.

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ..config import Component, Spec
+from ..config import Component, PosFloat, PosInt, Size, Spec
 from ..data.base import Batch, DataInfo
 from ..divergences import mmd2
 from ..errors import GenzooError
@@ -130,9 +130,9 @@ GENERATOR = net("mlp", mlp={"hidden": (64, 256, 256, 1024)}, help="G: noise -> d
 @MODELS.register("gmmn", help="generative moment matching network (Li et al. 2015): generator trained by MMD in data space")
 def gmmn(
     info: DataInfo,
-    noise_dim: int = 10,
+    noise_dim: Size = 10,
     generator: Spec = GENERATOR,
-    bandwidths: tuple[float, ...] = (),
+    bandwidths: tuple[PosFloat, ...] = (),
     noise: Literal["uniform", "normal"] = "uniform",
     sqrt: bool = True,
 ) -> GMMN:
@@ -160,10 +160,10 @@ AUTOENCODER = Component(MODELS, "dae", {name: {"latent_dim": 32, "noise": "mask"
 def gmmn_ae(
     info: DataInfo,
     autoencoder: Spec = AUTOENCODER,
-    ae_steps: int = 5000,
-    noise_dim: int = 10,
+    ae_steps: PosInt = 5000,
+    noise_dim: Size = 10,
     generator: Spec = GENERATOR,
-    bandwidths: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0),
+    bandwidths: tuple[PosFloat, ...] = (0.25, 0.5, 1.0, 2.0, 4.0),
     noise: Literal["uniform", "normal"] = "uniform",
     sqrt: bool = True,
 ) -> GMMN:

@@ -37,12 +37,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Annotated, Callable, Iterable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import PosFloat, Size, Range
 from ..data.base import Batch, DataInfo
 from ..divergences import log_mean_exp
 from ..errors import GenzooError
@@ -315,12 +316,12 @@ class RBM(GenerativeModel):
                  data_kinds=("image",))
 def rbm(
     info: DataInfo,
-    n_hidden: int = 500,
+    n_hidden: Size = 500,
     visible: Literal["bernoulli", "gaussian"] = "bernoulli",
-    sigma: float = 1.0,
-    k: int = 1,
+    sigma: PosFloat = 1.0,
+    k: Annotated[int, Range(1, 10_000)] = 1,
     pcd: bool = False,
-    n_chains: int = 100,
-    sample_steps: int = 1000,
+    n_chains: Annotated[int, Range(1, 10**6)] = 100,
+    sample_steps: Annotated[int, Range(0, 10**7)] = 1000,
 ) -> RBM:
     return RBM(info, n_hidden, visible, sigma, k, pcd, n_chains, sample_steps)

@@ -11,13 +11,15 @@ References:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import NonNegFloat, NonNegInt, PosFloat, Range, Size, Spec, Weight
 from ..data.base import DataInfo
 from ..distributions import Likelihood, UniformCategorical, gumbel_softmax
 from ..errors import GenzooError
@@ -94,14 +96,14 @@ class DiscreteVAE(VAE):
                  data_kinds=("image",))
 def discrete_vae(
     info: DataInfo,
-    n_latents: int = 20,
-    n_categories: int = 10,
+    n_latents: Size = 20,
+    n_categories: Annotated[int, Range(2, 2**16)] = 10,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
-    temperature: float = 1.0,
-    min_temperature: float = 0.5,
-    anneal_rate: float = 3e-5,
+    temperature: PosFloat = 1.0,
+    min_temperature: PosFloat = 0.5,
+    anneal_rate: NonNegFloat = 3e-5,
 ) -> DiscreteVAE:
     """Args:
         n_latents, n_categories: the latent is n_latents one-hot vectors of n_categories values.
@@ -117,16 +119,16 @@ def discrete_vae(
                  data_kinds=("image",))  # at β=4 a 2-D mixture's mode choice costs more KL than it saves: collapse is correct
 def beta_vae(
     info: DataInfo,
-    latent_dim: int = 10,
+    latent_dim: Size = 10,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     prior: Spec = PRIOR,
-    beta: float = 4.0,
-    capacity: float = 0.0,
-    capacity_steps: int = 10000,
-    gamma: float = 1000.0,
-    kl_warmup: int = 0,
+    beta: Weight = 4.0,
+    capacity: NonNegFloat = 0.0,
+    capacity_steps: NonNegInt = 10000,
+    gamma: Weight = 1000.0,
+    kl_warmup: NonNegInt = 0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.
@@ -141,12 +143,12 @@ def beta_vae(
 @MODELS.register("cvae", help="conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y), prior=class: learned p(z|y); sample(n, c) draws class c")
 def cvae(
     info: DataInfo,
-    latent_dim: int = 16,
+    latent_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     prior: Spec = PRIOR,
-    beta: float = 1.0,
+    beta: Weight = 1.0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.
@@ -162,13 +164,13 @@ def cvae(
 @MODELS.register("iwae", help="importance weighted autoencoder (Burda et al. 2016): trains the k-sample bound", tiny_fit={"model": {"prior": "mog"}})
 def iwae(
     info: DataInfo,
-    latent_dim: int = 16,
+    latent_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     prior: Spec = PRIOR,
-    k: int = 50,
-    kl_warmup: int = 0,
+    k: Annotated[int, Range(1, 100_000)] = 50,
+    kl_warmup: NonNegInt = 0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.

@@ -23,12 +23,14 @@ References:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Component, Spec
+from ..config import Component, Range, Size, Spec, Weight
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood
 from ..registry import MODELS, Registry
@@ -175,7 +177,7 @@ class VQVAE(AE):
 
 
 @CODE_PRIORS.register("made", help="autoregressive MADE over the code indices (Germain et al. 2015)")
-def made(n: int, k: int, hidden: int = 256) -> CodePrior:
+def made(n: int, k: int, hidden: Size = 256) -> CodePrior:
     """A :class:`CodePrior`.
 
     Args:
@@ -187,15 +189,15 @@ def made(n: int, k: int, hidden: int = 256) -> CodePrior:
 @MODELS.register("vqvae", help="VQ-VAE (van den Oord et al. 2017) with a MADE prior over code indices", data_kinds=("image",))
 def vqvae(
     info: DataInfo,
-    n_latents: int = 16,
-    n_codes: int = 64,
-    emb_dim: int = 16,
+    n_latents: Size = 16,
+    n_codes: Annotated[int, Range(2, 2**16)] = 64,
+    emb_dim: Size = 16,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
-    beta: float = 0.25,
+    beta: Weight = 0.25,
     ema: bool = False,
-    ema_decay: float = 0.99,
+    ema_decay: Annotated[float, Range(0, 1, hi_open=True)] = 0.99,
     code_prior: Spec = Component(CODE_PRIORS, "made", help="the prior over code indices, trained alongside (made)"),
 ) -> VQVAE:
     """Args:

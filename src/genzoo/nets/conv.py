@@ -17,11 +17,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..config import Range
 from ..errors import GenzooError
 from ..registry import NETS
 
@@ -145,7 +146,7 @@ class DCGANDiscriminator(nn.Module):
 
 
 @NETS.register("conv", help="DCGAN-style convolutions: strided (image -> vector) or transposed (vector -> image)")
-def conv(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 64, batch_norm: bool = True) -> nn.Module:
+def conv(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: Annotated[int, Range(1, 4096)] = 64, batch_norm: bool = True) -> nn.Module:
     """A :class:`DCGANDiscriminator` for ``(C, H, W) -> (d,)`` or a :class:`DCGANGenerator` for ``(d,) -> (C, H, W)``.
 
     Args:

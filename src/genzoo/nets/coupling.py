@@ -22,11 +22,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..config import Range, Sizes
 from ..errors import GenzooError
 from ..registry import Registry
 from .mlp import MLP
@@ -334,7 +335,7 @@ class MultiScaleFlow(nn.Module):
 
 
 @FLOWS.register("coupling", flat=True, help="RealNVP stack of affine couplings on the flattened examples")
-def coupling(shape: tuple[int, ...], n_layers: int = 8, hidden: tuple[int, ...] = (64, 64), act: str = "relu",
+def coupling(shape: tuple[int, ...], n_layers: Annotated[int, Range(1, 1000)] = 8, hidden: Sizes = (64, 64), act: str = "relu",
              actnorm: bool = True) -> CouplingFlow:
     """A :class:`CouplingFlow` on ``prod(shape)`` features.
 
@@ -348,7 +349,7 @@ def coupling(shape: tuple[int, ...], n_layers: int = 8, hidden: tuple[int, ...] 
 
 
 @FLOWS.register("multiscale", help="RealNVP multi-scale image flow (checkerboard/channel couplings, squeeze, factor-out)")
-def multiscale(shape: tuple[int, ...], n_scales: int = 2, width: int = 64, n_blocks: int = 2) -> MultiScaleFlow:
+def multiscale(shape: tuple[int, ...], n_scales: Annotated[int, Range(1, 8)] = 2, width: Annotated[int, Range(1, 4096)] = 64, n_blocks: Annotated[int, Range(1, 100)] = 2) -> MultiScaleFlow:
     """A :class:`MultiScaleFlow` on ``(C, H, W)`` images.
 
     Args:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Annotated, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..config import Range, Sizes
 from ..errors import GenzooError
 from ..registry import NETS
 
@@ -109,8 +110,8 @@ class MLP(nn.Sequential):
 
 
 @NETS.register("mlp", flat=True, mirror=("hidden",), help="fully connected layers on the flattened input")
-def mlp(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: tuple[int, ...] = (512,), act: Act = "relu",
-        batch_norm: bool = False, dropout: float = 0.0) -> MLP:
+def mlp(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: Sizes = (512,), act: Act = "relu",
+        batch_norm: bool = False, dropout: Annotated[float, Range(0, 1, hi_open=True)] = 0.0) -> MLP:
     """An :class:`MLP` from ``(B, *in_shape)`` to ``(B, *out_shape)``.
 
     Args:

@@ -13,7 +13,7 @@ import torch
 
 from ..models.base import CanSample
 from ..viz.plots import plot_curves
-from ..viz.render import renderer_for
+from ..viz.render import renderer_for, shown
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -85,7 +85,7 @@ class Pictures(Callback):
             if info.num_classes and getattr(model, "conditional", False):
                 c = torch.arange(n, device=trainer.device) % info.num_classes
             x = model.sample(n, c)
-            render.snapshot(x, run.samples, tag, info, reference=trainer.data.x_test)
+            render.snapshot(x, run.samples, tag, info, reference=shown(trainer.data)[0])
             # the seed is reset before every snapshot, so these come from the same latent
             # vectors each time: stacked, they show one set of samples evolving in training
             self._strip.append(x[: self.strip].cpu())

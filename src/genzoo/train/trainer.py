@@ -20,7 +20,6 @@ written again, and Ctrl-C never writes a row for a part of a window.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import threading
 import time

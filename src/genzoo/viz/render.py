@@ -74,6 +74,11 @@ class Renderer:
         """The kind's pictures of a trained model beyond samples (reconstructions, densities, ...)."""
 
 
+def shown(data: Data) -> tuple[Tensor, Tensor | None]:
+    """The examples pictures show: the test split, or the training split when there is no test split."""
+    return (data.x_test, data.y_test) if len(data.x_test) else (data.x_train, data.y_train)
+
+
 def renderer_for(info: DataInfo) -> Renderer:
     """The renderer of data described by ``info`` (by its kind)."""
     return RENDERERS.get(info.kind)
@@ -103,8 +108,9 @@ class ImageRenderer(Renderer):
 
     def end_pictures(self, model: Any, data: Data, samples: Path, plots: Path, device: torch.device) -> None:
         info = data.info
+        x_shown, y_shown = shown(data)
         if isinstance(model, CanEncode):
-            x = data.x_test[:32].to(device)
+            x = x_shown[:32].to(device)
             rec = model.decode(model.encode(x))
             pairs = torch.stack([x, rec.float()], 1).reshape(-1, *x.shape[1:])  # original, reconstruction
             save_image_grid(pairs, samples / "reconstructions.png", nrow=8, value_range=tuple(info.value_range))
@@ -112,7 +118,7 @@ class ImageRenderer(Renderer):
                 latent.interpolations(model, x[:8], x[8:16], path=samples / "interpolations.png")
             if getattr(model, "latent_dim", 0):
                 latent.traversals(model, x[:1], path=samples / "traversals.png")
-                latent.latent_scatter(model, data.x_test[:2000].to(device), data.y_test[:2000] if data.y_test is not None else None,
+                latent.latent_scatter(model, x_shown[:2000].to(device), y_shown[:2000] if y_shown is not None else None,
                                       plots / "latents.png")
             if getattr(model, "latent_dim", 0) == 2:
                 latent.manifold_grid(model, 20, samples / "manifold.png", device=device)
@@ -140,9 +146,10 @@ class PointsRenderer(Renderer):
         return _figure_array(fig)
 
     def end_pictures(self, model: Any, data: Data, samples: Path, plots: Path, device: torch.device) -> None:
-        if isinstance(model, HasLogProb) and data.x_test.shape[1] == 2:
-            lo = data.x_test.min(0).values.tolist()
-            hi = data.x_test.max(0).values.tolist()
+        x_shown = shown(data)[0]
+        if isinstance(model, HasLogProb) and x_shown.shape[1] == 2:
+            lo = x_shown.min(0).values.tolist()
+            hi = x_shown.max(0).values.tolist()
             pad = [0.1 * (h - l) for l, h in zip(lo, hi)]
             bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
             plot_density(lambda g: model.log_prob(g.to(device)), bounds, plots / "density.png")

@@ -1,0 +1,26 @@
+"""Property: whatever options a user types, ``genzoo train`` trains (exit 0), refuses in one
+sentence (exit 2) or reports a diverged loss in one sentence (exit 1); never a traceback,
+never a hang, never a file outside ``--out``. See ``fuzzing.py``; the bigger run behind the
+figure in benchmarks/RESULTS.md is ``benchmarks/bench_fault_tolerance.py --fuzz``."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from fuzzing import cases, run_case  # noqa: E402
+from helpers import one_thread  # noqa: E402,F401
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(argv=cases())
+def test_genzoo_train_never_crashes_hangs_or_writes_outside_out(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome = run_case(argv, Path(tmp), limit=90.0)
+    assert outcome.ok, f"{outcome.kind} (exit {outcome.rc}) for: genzoo {' '.join(argv)}\n{outcome.message}"
