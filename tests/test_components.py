@@ -125,10 +125,10 @@ def test_a_user_network_plugs_into_any_role() -> None:
 
 def test_options_of_lists_nested_options_with_role_defaults() -> None:
     rows = {o.path: o for o in options_of(VAE)}
-    assert rows["latent_dim"].default == 16 and rows["latent_dim"].type == "int"
+    assert rows["latent_dim"].default == 16 and rows["latent_dim"].type == "int in [1, 2^20]"
     assert rows["encoder"].type.startswith("network:") and "conv for images" in rows["encoder"].default
     assert rows["encoder.width"].default == 32 and rows["encoder.width"].help.startswith("[conv]")  # the AE preset
-    assert rows["encoder.hidden"].default == (512,) and rows["encoder.hidden"].type == "a list of int"
+    assert rows["encoder.hidden"].default == (512,) and rows["encoder.hidden"].type == "a list of int, each in [1, 2^20]"
     assert rows["decoder"].default == "encoder mirrored"
     assert rows["prior.n_pseudo"].help == "[vamp] number of pseudo-inputs K." and rows["prior.n_components"].default == 10
     assert "likelihood.sigma" in rows and "model" not in rows and "info" not in rows
