@@ -29,11 +29,12 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 
+from ..config import Range, Seed
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
@@ -237,7 +238,7 @@ def _moses_tokens(split: str, root: str | None, download: bool) -> torch.Tensor:
 
 
 @DATASETS.register("moses", help="MOSES molecules (Polykovskiy et al. 2020): 1.58M train / 176k test SMILES, atom tokens")
-def moses(root: str | None = None, download: bool = True, n_train: int | None = None, seed: int = 0) -> Data:
+def moses(root: str | None = None, download: bool = True, n_train: Annotated[int, Range(1, 10**7)] | None = None, seed: Seed = 0) -> Data:
     """The MOSES benchmark: drug-like molecules from ZINC as RDKit-canonical SMILES.
 
     Training rows are the ``train`` split (1,584,663 molecules), test rows the ``test`` split
@@ -295,8 +296,8 @@ def _read_user_smiles(path: Path) -> list[tuple[int, str]]:
 @DATASETS.register("smiles", help="smiles:FILE, your molecules: one SMILES per line (.smi/.txt) or a SMILES column (.csv), .gz ok")
 def smiles(
     path: str,
-    test_fraction: float = 0.1,
-    seed: int = 0,
+    test_fraction: Annotated[float, Range(0, 1, hi_open=True)] = 0.1,
+    seed: Seed = 0,
     invalid: Literal["skip", "fail"] = "skip",
     canonical: bool = True,
     tokens: Literal["atom", "char"] = "atom",

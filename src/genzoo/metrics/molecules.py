@@ -45,12 +45,12 @@ import math
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Annotated, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..config import atomic_write_bytes
+from ..config import PosInt, Range, atomic_write_bytes
 from ..data.molecules import MOLECULES_EXTRA, MissingExtra, is_molecules, moses_file, moses_smiles, rdkit, split_smiles
 from ..data.sequence import Vocabulary
 from ..models.base import HasTemperature
@@ -424,7 +424,7 @@ def sample_smiles(model: Any, vocab: Vocabulary, n: int, batch_size: int = 1000,
 
 @metric("moses", needs=("sample",), kinds=("sequence",),
         help="MOSES table of 30k samples: valid, unique@1k/10k, FCD/SNN/Frag/Scaf vs Test and TestSF, IntDiv1/2, Filters, Novelty (needs genzoo[molecules])")
-def moses_metric(ctx: EvalContext, n_samples: int = 30_000, temperature: float | None = None, batch_size: int = 1000,
+def moses_metric(ctx: EvalContext, n_samples: PosInt = 30_000, temperature: Annotated[float, Range(0, 100, lo_open=True)] | None = None, batch_size: Annotated[int, Range(1, 10**6)] = 1000,
                  fcd: bool = True, root: str | None = None) -> dict[str, Any]:
     """The MOSES figures of ``n_samples`` molecules sampled from the model; ``value`` is FCD/Test (lower is better).
 

@@ -26,10 +26,12 @@ References:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
-from ..config import Spec
+from ..config import NonNegInt, Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..data.kinds import PAD, default_net
 from ..distributions import TokenCategorical
@@ -99,7 +101,7 @@ def _token_shape(info: DataInfo) -> tuple[int, int]:
 
 @MODELS.register("char_rnn", help="CharRNN: LSTM language model over SMILES tokens (Segler et al. 2018; MOSES baseline)",
                  data_kinds=("sequence",), tiny_fit={"model": {"net": {"hidden": 64, "layers": 1}}})
-def char_rnn(info: DataInfo, net: Spec = LANGUAGE_MODEL, temperature: float = 1.0) -> CharRNN:
+def char_rnn(info: DataInfo, net: Spec = LANGUAGE_MODEL, temperature: Annotated[float, Range(0, 100, lo_open=True)] = 1.0) -> CharRNN:
     """MOSES's CharRNN: 3 LSTM layers of 768 units, dropout 0.2 (MOSES trains it with lr 1e-3, batch 64).
 
     Args:
@@ -115,12 +117,12 @@ def char_rnn(info: DataInfo, net: Spec = LANGUAGE_MODEL, temperature: float = 1.
                  tiny_fit={"model": {"latent_dim": 8, "encoder": {"hidden": 32}, "decoder": {"hidden": 64, "layers": 1}}})
 def smiles_vae(
     info: DataInfo,
-    latent_dim: int = 128,
+    latent_dim: Size = 128,
     encoder: Spec = SEQ_ENCODER,
     decoder: Spec = SEQ_DECODER,
-    beta: float = round(0.05 * MOSES_MEAN_TARGETS, 3),
-    kl_warmup: int = 300_000,
-    temperature: float = 1.0,
+    beta: Weight = round(0.05 * MOSES_MEAN_TARGETS, 3),
+    kl_warmup: NonNegInt = 300_000,
+    temperature: Annotated[float, Range(0, 100, lo_open=True)] = 1.0,
 ) -> VAE:
     """The :class:`VAE` with sequence networks, sized as MOSES's: bi-GRU(256) encoder, 3 x GRU(512) decoder, z of 128.
 

@@ -20,12 +20,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Range, Size
 from ..data.kinds import PAD
 from ..data.sequence import BOS, EOS
 from ..errors import GenzooError
@@ -185,9 +186,14 @@ def _vector_shape(shape: tuple[int, ...], role: str, net: str) -> int:
     return int(shape[0])
 
 
+#: Stacked recurrent layers, and the dropout between them.
+Layers = Annotated[int, Range(1, 64)]
+Dropout = Annotated[float, Range(0, 1, hi_open=True)]
+
+
 @NETS.register("lstm", help="LSTM language model over tokens, (L, V) -> (L, V) logits (CharRNN)")
-def lstm(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 768, layers: int = 3, embedding: int = 32,
-         dropout: float = 0.2) -> LSTMNet:
+def lstm(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: Size = 768, layers: Layers = 3, embedding: Size = 32,
+         dropout: Dropout = 0.2) -> LSTMNet:
     """An :class:`LSTMNet` over the ``V`` tokens of ``out_shape = (L, V)``.
 
     Args:
@@ -200,8 +206,8 @@ def lstm(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 76
 
 
 @NETS.register("gru_encoder", help="(bidirectional) GRU over tokens, (L, V) -> a vector (the SMILES VAE's encoder)")
-def gru_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 256, layers: int = 1, embedding: int = 32,
-                bidirectional: bool = True, dropout: float = 0.5) -> GRUEncoder:
+def gru_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: Size = 256, layers: Layers = 1, embedding: Size = 32,
+                bidirectional: bool = True, dropout: Dropout = 0.5) -> GRUEncoder:
     """A :class:`GRUEncoder` from tokens ``in_shape = (L, V)`` to ``out_shape = (d,)``.
 
     Args:
@@ -214,8 +220,8 @@ def gru_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: i
 
 
 @NETS.register("gru_decoder", help="GRU decoder fed a vector at every step, vector -> (L, V) logits (the SMILES VAE's decoder)")
-def gru_decoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 512, layers: int = 3, embedding: int = 32,
-                dropout: float = 0.0) -> GRUDecoder:
+def gru_decoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: Size = 512, layers: Layers = 3, embedding: Size = 32,
+                dropout: Dropout = 0.0) -> GRUDecoder:
     """A :class:`GRUDecoder` from ``in_shape = (d,)`` to logits over the tokens of ``out_shape = (L, V)``.
 
     Args:
