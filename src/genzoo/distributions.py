@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Component, PosFloat, Range, Sizes
+from .config import Component, NonNegFloat, PosFloat, Range, Sizes
 from .data.kinds import PAD
 from .divergences import LOG_2PI, kl_normal_normal, log_normal_diag, log_standard_normal
 from .errors import GenzooError
@@ -408,7 +408,7 @@ class RingMixture(Prior):
         Makhzani, Shlens, Jaitly, Goodfellow & Frey, "Adversarial Autoencoders", ICLR 2016 workshop.
     """
 
-    def __init__(self, dim: int, n_components: int = 10, radius: float = 4.0, std: float = 0.5) -> None:
+    def __init__(self, dim: int, n_components: Annotated[int, Range(1, 10_000)] = 10, radius: PosFloat = 4.0, std: PosFloat = 0.5) -> None:
         super().__init__(dim)
         if dim < 2:
             raise ValueError(f"the ring mixture lives in at least 2 dimensions, got {dim}")
@@ -437,7 +437,7 @@ class SwissRoll(Prior):
     which is why it can use a prior with no tractable density (Makhzani et al. 2016, Fig. 4).
     """
 
-    def __init__(self, dim: int, noise: float = 0.05) -> None:
+    def __init__(self, dim: int, noise: NonNegFloat = 0.05) -> None:
         super().__init__(dim)
         if dim < 2:
             raise ValueError(f"the swiss roll lives in at least 2 dimensions, got {dim}")

@@ -38,6 +38,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import math
 import os
 from pathlib import Path
@@ -47,7 +49,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..config import atomic_write_bytes
+from ..config import Range, Seed, atomic_write_bytes
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
@@ -156,7 +158,8 @@ class DspritesStream(Dataset):
 
 @DATASETS.register("dsprites", help="dSprites (procedural, no download): 737,280 binary sprites on the grid shape x scale x "
                    "orientation x x x y, factors as labels; size=32 draws them on a 32x32 grid")
-def dsprites(size: int = 64, n_train: int | None = None, n_test: int = 10_000, seed: int = 0,
+def dsprites(size: Annotated[int, Range(8, 64)] = 64, n_train: Annotated[int, Range(1, N_IMAGES)] | None = None,
+             n_test: Annotated[int, Range(1, 10**7)] = 10_000, seed: Seed = 0,
              cache_dir: str | None = None) -> Data:
     """Args:
         size: image side (64 as the original; 32 or 16 draw the same scene coarser).

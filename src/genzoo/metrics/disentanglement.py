@@ -44,12 +44,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..config import PosInt, Range
 from ..errors import GenzooError
 from .base import EvalContext, metric
 from .two_sample import data_examples
@@ -194,7 +195,7 @@ def _protocol(n: int, **kw: Any) -> dict[str, Any]:
 
 @metric("mig", needs=("encode", "factors"), higher_is_better=True,
         help="mutual information gap of the code for known factors (Chen et al. 2018; 20-bin histograms)")
-def mig_metric(ctx: EvalContext, n: int = 10_000, bins: int = 20) -> dict[str, Any]:
+def mig_metric(ctx: EvalContext, n: Annotated[int, Range(2, 10**7)] = 10_000, bins: Annotated[int, Range(2, 10_000)] = 20) -> dict[str, Any]:
     codes, factors = codes_and_factors(ctx, n)
     out = mig(codes, factors, bins)
     return {**out, "factors": ctx.data.info.extras["factors"], "protocol": _protocol(len(codes), bins=bins)}
@@ -202,8 +203,8 @@ def mig_metric(ctx: EvalContext, n: int = 10_000, bins: int = 20) -> dict[str, A
 
 @metric("factor_vae_score", needs=("encode", "factors"), higher_is_better=True,
         help="FactorVAE score: majority-vote accuracy of the least-variance code dimension (Kim & Mnih 2018)")
-def factor_vae_metric(ctx: EvalContext, n: int = 10_000, train_votes: int = 10_000, eval_votes: int = 5_000,
-                      group: int = 64) -> dict[str, Any]:
+def factor_vae_metric(ctx: EvalContext, n: Annotated[int, Range(2, 10**7)] = 10_000, train_votes: PosInt = 10_000, eval_votes: PosInt = 5_000,
+                      group: Annotated[int, Range(2, 10**6)] = 64) -> dict[str, Any]:
     codes, factors = codes_and_factors(ctx, n)
     out = factor_vae_score(codes, factors, train_votes, eval_votes, group, ctx.seed)
     return {**out, "protocol": _protocol(len(codes), train_votes=train_votes, eval_votes=eval_votes, group=group)}
@@ -211,7 +212,7 @@ def factor_vae_metric(ctx: EvalContext, n: int = 10_000, train_votes: int = 10_0
 
 @metric("dci", needs=("encode", "factors"), higher_is_better=True,
         help="DCI disentanglement from per-factor tree classifiers' importances (Eastwood & Williams 2018), with completeness")
-def dci_metric(ctx: EvalContext, n_train: int = 10_000, n_test: int = 5_000,
+def dci_metric(ctx: EvalContext, n_train: Annotated[int, Range(2, 10**7)] = 10_000, n_test: PosInt = 5_000,
                predictor: Literal["gbt", "forest"] = "gbt") -> dict[str, Any]:
     codes, factors = codes_and_factors(ctx, n_train + n_test)
     if len(codes) <= n_train:
@@ -222,7 +223,7 @@ def dci_metric(ctx: EvalContext, n_train: int = 10_000, n_test: int = 5_000,
 
 @metric("sap", needs=("encode", "factors"), higher_is_better=True,
         help="SAP: gap between the two code dimensions best at predicting each factor (Kumar et al. 2018)")
-def sap_metric(ctx: EvalContext, n_train: int = 10_000, n_test: int = 5_000) -> dict[str, Any]:
+def sap_metric(ctx: EvalContext, n_train: Annotated[int, Range(2, 10**7)] = 10_000, n_test: PosInt = 5_000) -> dict[str, Any]:
     codes, factors = codes_and_factors(ctx, n_train + n_test)
     if len(codes) <= n_train:
         raise GenzooError(f"sap needs more than n_train={n_train} test examples, the data has {len(codes)}; lower sap.n_train")
@@ -231,7 +232,7 @@ def sap_metric(ctx: EvalContext, n_train: int = 10_000, n_test: int = 5_000) -> 
 
 @metric("class_error", needs=("classify", "labels"),
         help="test error of the model's categorical code as a classifier (semi-supervised AAE; clusters mapped to labels)")
-def class_error_metric(ctx: EvalContext, n: int | None = None, n_assign: int = 10_000) -> dict[str, Any]:
+def class_error_metric(ctx: EvalContext, n: PosInt | None = None, n_assign: PosInt = 10_000) -> dict[str, Any]:
     """Fraction of test examples whose category (mapped to a label) is wrong.
 
     Options:

@@ -22,12 +22,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..config import Component, PosFloat, PosInt, Size, Spec
+from ..config import Component, PosFloat, PosInt, Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..divergences import mmd2
 from ..errors import GenzooError
@@ -261,16 +261,16 @@ MMD_CRITIC_DECODER = net(follow="critic_encoder", mirror=True, help="the critic'
                  tiny_fit={"model": {"generator": {"hidden": (64, 64)}, "clip": 0.1, "n_critic": 2}, "steps": 400})
 def mmd_gan(
     info: DataInfo,
-    latent_dim: int = 10,
+    latent_dim: Size = 10,
     generator: Spec = GENERATOR,
     critic_encoder: Spec = MMD_CRITIC_ENCODER,
     critic_decoder: Spec = MMD_CRITIC_DECODER,
-    code_dim: int = 16,
-    bandwidths: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0),
-    ae_weight: float = 8.0,
-    rank_weight: float = 16.0,
-    clip: float = 0.01,
-    n_critic: int = 5,
+    code_dim: Size = 16,
+    bandwidths: tuple[PosFloat, ...] = (1.0, 2.0, 4.0, 8.0, 16.0),
+    ae_weight: Weight = 8.0,
+    rank_weight: Weight = 16.0,
+    clip: PosFloat = 0.01,
+    n_critic: Annotated[int, Range(1, 100)] = 5,
 ) -> MMDGAN:
     """Args:
         latent_dim: size of the generator's noise z ~ N(0, I).

@@ -44,7 +44,7 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor, nn
 
-from ..config import Component, Spec
+from ..config import Component, PosFloat, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..distributions import LIKELIHOODS, Prior, StandardNormal, auto_likelihood, can_sample, prior
 from ..divergences import mmd2
@@ -311,7 +311,7 @@ def mmd_match(target: Prior, dim: int, weight: float, kernel: str, scales: tuple
                                      "encoder": {"type": "mlp", "hidden": (64, 64)}, "critic": {"hidden": (64, 64)}}, "steps": 500})
 def aae(
     info: DataInfo,
-    latent_dim: int = 8,
+    latent_dim: Size = 8,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
@@ -319,7 +319,7 @@ def aae(
     critic: Spec = CRITIC,
     supervised: bool = False,
     loss: Literal["non_saturating", "minimax", "least_squares", "wasserstein", "hinge"] = "non_saturating",
-    weight: float = 1.0,
+    weight: Weight = 1.0,
     phases: Literal["separate", "joint"] = "separate",
 ) -> AE:
     """Args:
@@ -356,15 +356,15 @@ def _wae_encoder(info: DataInfo, encoder: Spec, decoder: Spec, likelihood: Spec,
                                      "encoder": {"type": "mlp", "hidden": (64, 64)}}})
 def wae_mmd(
     info: DataInfo,
-    latent_dim: int = 8,
+    latent_dim: Size = 8,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = COST,
     prior: Spec = TARGET,
     posterior: Literal["deterministic", "gaussian"] = "deterministic",
-    weight: float = 10.0,
+    weight: Weight = 10.0,
     kernel: Literal["wae_imq", "gaussian"] = "wae_imq",
-    scales: tuple[float, ...] = SCALES,
+    scales: tuple[PosFloat, ...] = SCALES,
 ) -> AE:
     """Args:
         latent_dim: size of the code.
@@ -385,14 +385,14 @@ def wae_mmd(
                  tiny_fit={"data": "image", "model": {"encoder": {"type": "mlp", "hidden": (64, 64)}, "critic": {"hidden": (64, 64)}}})
 def wae_gan(
     info: DataInfo,
-    latent_dim: int = 8,
+    latent_dim: Size = 8,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = COST,
     prior: Spec = TARGET,
     critic: Spec = net("mlp", mlp={"hidden": (512, 512, 512, 512)}, help="the latent critic D: code -> score (4 x 512 in the paper)"),
     posterior: Literal["deterministic", "gaussian"] = "deterministic",
-    weight: float = 1.0,
+    weight: Weight = 1.0,
 ) -> AE:
     """Args:
         latent_dim: size of the code.

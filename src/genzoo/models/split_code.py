@@ -22,13 +22,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import PosFloat, PosInt, Range, Seed, Size, Spec, Weight
 from ..data.base import Batch, Data, DataInfo
 from ..distributions import Likelihood, StandardNormal, UniformCategorical
 from ..errors import GenzooError
@@ -239,14 +239,14 @@ def _categorical_aae(info: DataInfo, categories: int, style_dim: int, labels: in
                  tiny_fit={"data": "image", "model": {"labels": 10, "encoder": {"hidden": (64, 64)}, "critic": {"hidden": (64, 64)}}})
 def aae_semi(
     info: DataInfo,
-    labels: int = 100,
-    style_dim: int = 10,
+    labels: Annotated[int, Range(0, 10**7)] = 100,
+    style_dim: Size = 10,
     encoder: Spec = AAE_ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     critic: Spec = AAE_CRITIC,
-    label_seed: int = 0,
-    label_batch: int = 100,
+    label_seed: Seed = 0,
+    label_batch: PosInt = 100,
 ) -> CategoricalAAE:
     """Args:
         labels: training examples that keep their label (balanced over classes, chosen by
@@ -265,8 +265,8 @@ def aae_semi(
                  tiny_fit={"data": "image", "model": {"encoder": {"hidden": (64, 64)}, "critic": {"hidden": (64, 64)}}})
 def aae_cluster(
     info: DataInfo,
-    categories: int = 16,
-    style_dim: int = 10,
+    categories: Annotated[int, Range(2, 10_000)] = 16,
+    style_dim: Size = 10,
     encoder: Spec = AAE_ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
@@ -284,16 +284,16 @@ def aae_cluster(
                  tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64, 64)}}})
 def dwae(
     info: DataInfo,
-    func_dim: int = 4,
-    struct_dim: int = 12,
+    func_dim: Size = 4,
+    struct_dim: Size = 12,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = COST,
     classifier: Spec = net("mlp", mlp={"hidden": (128,)}, help="C: z_f -> label logits"),
-    class_weight: float = 1.0,
-    weight: float = 10.0,
+    class_weight: Weight = 1.0,
+    weight: Weight = 10.0,
     kernel: Literal["wae_imq", "gaussian"] = "wae_imq",
-    scales: tuple[float, ...] = SCALES,
+    scales: tuple[PosFloat, ...] = SCALES,
     label: str = "",
 ) -> DisentangledWAE:
     """Args:

@@ -189,14 +189,14 @@ def iwae(
                  tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64,)}}})
 def beta_tcvae(
     info: DataInfo,
-    latent_dim: int = 10,
+    latent_dim: Size = 10,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
-    beta: float = 6.0,
-    alpha: float = 1.0,
-    gamma: float = 1.0,
-    dataset_size: int = 0,
+    beta: Weight = 6.0,
+    alpha: Weight = 1.0,
+    gamma: Weight = 1.0,
+    dataset_size: Annotated[int, Range(0, 10**9)] = 0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.
@@ -215,13 +215,13 @@ def beta_tcvae(
                  tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64,)}, "critic": {"hidden": (64, 64)}}})
 def factor_vae(
     info: DataInfo,
-    latent_dim: int = 10,
+    latent_dim: Size = 10,
     encoder: Spec = ENCODER,
     decoder: Spec = DECODER,
     likelihood: Spec = LIKELIHOOD,
     critic: Spec = net("mlp", mlp={"hidden": (1000,) * 5, "act": "leaky_relu"},
                        help="the permutation critic: code -> score (5 x 1000 LeakyReLU in the paper)"),
-    gamma: float = 35.0,
+    gamma: Weight = 35.0,
 ) -> VAE:
     """Args:
         latent_dim: size of z.
