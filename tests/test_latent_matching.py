@@ -198,7 +198,7 @@ def test_disentangled_wae_swaps_the_label_code() -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["aae", "--data", "8gaussians", "--set", "model.prior=vamp"], "cannot use the VampPrior"),
-    (["wae_mmd", "--data", "8gaussians", "--set", "model.scales=0,1"], "kernel scales must be positive"),
+    (["wae_mmd", "--data", "8gaussians", "--set", "model.scales=0,1"], "model.scales must be a list of float, each > 0"),
     (["aae_semi", "--data", "swissroll"], "has no labels"),
     (["dwae", "--data", "digits", "--set", "model.label=shape"], "digits has no factors"),
 ])
