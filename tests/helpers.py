@@ -45,6 +45,21 @@ def tiny_images(n_train: int = 256, n_test: int = 64, seed: int = 0, side: int =
     return Data(xtr, xte, DataInfo("bars", (1, side, side), num_classes=2, levels=2), ytr, yte)
 
 
+def tiny_pair(n_train: int = 256, n_test: int = 64, side: int = 16) -> Data:
+    """Two-domain bars (``a``: bright bars on black; ``b``: dim bars on grey), 2 classes, streams a and b."""
+    from genzoo.data.pairs import pair
+
+    a = tiny_images(n_train, n_test, seed=0, side=side)
+    b = tiny_images(n_train, n_test, seed=1, side=side)
+
+    def restyle(x: torch.Tensor) -> torch.Tensor:  # another "scanner": less contrast, grey background
+        return 0.3 + 0.4 * x
+
+    b = Data(restyle(b.x_train), restyle(b.x_test), DataInfo("bars_b", (1, side, side), num_classes=2), b.y_train, b.y_test)
+    a = Data(a.x_train, a.x_test, DataInfo("bars", (1, side, side), num_classes=2), a.y_train, a.y_test)
+    return pair(a, b)
+
+
 def close(a: float, b: float, tol: float) -> bool:
     return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol
 

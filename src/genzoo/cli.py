@@ -245,6 +245,80 @@ def _writable(output: Path) -> None:
         raise GenzooError(f"cannot write {output} (permission denied); choose a writable --output")
 
 
+@app.command()
+def translate(
+    run: Path = typer.Argument(..., help="Run folder of a translation model (cyclegan)."),
+    direction: str = typer.Option("a2b", "--direction", help="a2b (first dataset of A+B to the second) or b2a."),
+    input: str = typer.Option(..., "--input", "-i", help="images.npz (array x, N x [C x] H x W), an image file, or 'test' (the source domain's test split)."),
+    output: Path = typer.Option(..., "--output", "-o", help="out.npz (array x) or out.png (inputs above their translations)."),
+    n: int = typer.Option(16, "-n", help="With -i test: how many test images."),
+    ema: bool = typer.Option(False, "--ema", help="Use the EMA weights."),
+) -> None:
+    """Translate images from one domain to the other with a trained two-domain model."""
+    import numpy as np
+    import torch
+
+    from .models.base import CanTranslate
+    from .viz.plots import save_image_grid
+
+    if output.suffix not in (".png", ".npz"):
+        raise GenzooError(f"output {output} must end in .png or .npz")
+    if input != "test" and not Path(input).is_file():
+        raise GenzooError(f"input {input} does not exist; pass an .npz, an image file, or 'test'")
+    if n < 1:
+        raise GenzooError(f"-n must be at least 1, got {n}")
+    model = api.load(run, ema=ema)
+    if not isinstance(model, CanTranslate):
+        raise GenzooError(f"{type(model).__name__} does not translate; train a translation model such as cyclegan")
+    if direction not in model.directions:
+        raise GenzooError(f"{type(model).__name__} translates {' or '.join(model.directions)}, not '{direction}'")
+    if input == "test":
+        streams = api._data_for(RunDir.existing(run).config()).streams or {}
+        x = streams[direction.split("2")[0]].x_test[:n]
+    else:
+        x = _read_images(Path(input), tuple(model.info.shape))
+    with torch.no_grad():
+        y = torch.cat([model.translate(x[i : i + 256], direction) for i in range(0, len(x), 256)]).float()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npz":
+        np.savez_compressed(output, x=y.numpy())
+    else:
+        k = min(len(x), 16)  # rows of up to 16 inputs, each above its translations
+        rows = [t for i in range(0, len(x), k) for t in (x[i : i + k], y[i : i + k])]
+        save_image_grid(torch.cat(rows), output, nrow=k, value_range=tuple(model.info.value_range))
+    out_console.print(f"{len(y)} images translated {direction} -> {output}")
+
+
+def _read_images(path: Path, shape: tuple[int, ...]) -> Any:
+    """Images ``(N, C, H, W)`` in [0, 1] from an .npz (array ``x`` or the first one) or an image file, checked against ``shape``."""
+    import numpy as np
+    import torch
+
+    c, h, w = shape
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if not archive.files:
+                raise GenzooError(f"{path} holds no arrays; save the images as x")
+            a = archive["x" if "x" in archive.files else archive.files[0]]
+        x = torch.from_numpy(a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else 1.0))
+        x = x.unsqueeze(1) if x.dim() == 3 else x.unsqueeze(0) if x.dim() == 2 else x
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        from .data.resize import resize_images
+
+        try:
+            img = Image.open(path).convert("L" if c == 1 else "RGB")
+        except (UnidentifiedImageError, OSError):
+            raise GenzooError(f"cannot read {path} as an image; pass a PNG/JPEG or an .npz") from None
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+        x = (x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)).unsqueeze(0)
+        x = resize_images(x, h) if (h == w and tuple(x.shape[-2:]) != (h, w)) else x
+    if x.dim() != 4 or tuple(x.shape[1:]) != (c, h, w):
+        raise GenzooError(f"{path} holds images of shape {tuple(x.shape[1:])}, but the model translates {c}x{h}x{w} images")
+    return x
+
+
 def _registry_table(reg: Any, title: str) -> None:
     table = Table(title=title)
     table.add_column("name", style="bold")

@@ -112,7 +112,12 @@ def load_pair(
         if size is not None:
             options.setdefault("size", size)
         loaded.append(load_data(side, root=root, **options))
-    da, db = loaded
+    return pair(*loaded, channels=channels)
+
+
+def pair(da: Data, db: Data, channels: int | None = None) -> Data:
+    """Two loaded datasets as one two-stream :class:`Data` (streams ``a`` and ``b``), checked as
+    :func:`load_pair` describes; ``channels`` converts both sides first."""
     if channels is not None:
         if channels not in (1, 3):
             raise GenzooError(f"data.channels must be 1 or 3, got {channels}")

@@ -20,6 +20,8 @@ the metric needs raises :class:`NotApplicable`; callers such as ``genzoo eval`` 
 - ``"factors"``: the data has ground-truth factors (``info.extras["factors"]``, labels ``(N, F)``);
   a metric that needs them, *named* on data without them, is an error (exit 2), not n/a
 - ``"image"`` / ``"points"``: the data's kind
+- ``"translate"``: ``model.translate(x, direction)``    (:class:`~genzoo.models.CanTranslate`)
+- ``"streams"``: two-domain data (``data.streams``, ``--data A+B``)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from torch import Tensor
 
 from ..data.base import Data
 from ..errors import GenzooError
-from ..models.base import CanClassify, CanEncode, CanSample, HasLogProb, HasNLLBound
+from ..models.base import CanClassify, CanEncode, CanSample, CanTranslate, HasLogProb, HasNLLBound
 from ..registry import METRICS
 
 
@@ -61,6 +63,8 @@ _CAPS: dict[str, Callable[[Any, Data], bool]] = {
     "factors": lambda m, d: "factors" in d.info.extras and d.y_test is not None,
     "image": lambda m, d: d.info.kind == "image",
     "points": lambda m, d: d.info.kind == "points",
+    "translate": lambda m, d: isinstance(m, CanTranslate),
+    "streams": lambda m, d: bool(d.streams),
 }
 
 

@@ -92,7 +92,7 @@ class Trainer:
         self._loggers = False  # the loggers join the callbacks when fit() starts with a run folder
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
-        _check_streams(type(model).__name__, self.players, data)
+        check_streams(model, data, self.players)
         # one loader per stream, each with its own seed; an epoch is a pass over the largest
         self.loaders = {n: self._make_loader(d, self.cfg.seed + 7919 * (i + 1)) for i, (n, d) in enumerate((data.streams or {}).items())}
         self.loader = max(self.loaders.values(), key=lambda l: l.batches_per_epoch) if self.loaders else self._make_loader(data, self.cfg.seed)
@@ -420,21 +420,23 @@ class Trainer:
             raise GenzooError(f"the checkpoint is at step {self.step}, beyond the requested {self.total}; pass a larger --steps")
 
 
-def _check_streams(model: str, players: list[Player], data: Data) -> None:
+def check_streams(model: GenerativeModel, data: Data, players: list[Player] | None = None) -> None:
     """Every player's stream exists in ``data``; single- and two-stream models get the right data."""
+    players = players if players is not None else [p for s in model.stages() for p in s.players]
     named = [n for p in players for n in p.streams]
+    name = type(model).__name__
     if data.streams is None:
         if named:
             raise GenzooError(
-                f"{model} trains on two domains (streams {', '.join(sorted(set(named)))}) but {data.info.name} is one "
+                f"{name} trains on two domains (streams {', '.join(sorted(set(named)))}) but {data.info.name} is one "
                 "dataset; pair two with --data A+B, e.g. mnist+digits"
             )
         return
     if any(p.stream is None for p in players):
         raise GenzooError(
-            f"{model} trains on one dataset but {data.info.name} has streams {', '.join(data.streams)}; "
+            f"{name} trains on one dataset but {data.info.name} has streams {', '.join(data.streams)}; "
             "train it on one of them (e.g. --data " + data.info.name.split("+")[0] + ")"
         )
     unknown = sorted(set(named) - set(data.streams))
     if unknown:
-        raise GenzooError(f"{model} draws from stream '{unknown[0]}' but {data.info.name} has streams {', '.join(data.streams)}")
+        raise GenzooError(f"{name} draws from stream '{unknown[0]}' but {data.info.name} has streams {', '.join(data.streams)}")
