@@ -49,7 +49,8 @@ def run_one(out: Path, seed: int, args: argparse.Namespace, data) -> dict:  # no
     if ckpt is None:
         if out.exists():
             shutil.rmtree(out)
-        opts = {"width": args.width, "n_blocks": args.blocks, "critic_width": args.critic_width, "identity": args.identity}
+        opts = {"generator": {"width": args.width, "n_blocks": args.blocks}, "critic": {"width": args.critic_width},
+                "identity": args.identity}
         genzoo.train("cyclegan", args.data, out, model_options=opts, data_options={"size": args.size}, callbacks=[],
                      steps=args.steps, batch_size=args.batch, seed=seed, threads=1, progress=False, log_every=50,
                      checkpoint_every=100, device=args.device)

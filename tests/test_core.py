@@ -17,7 +17,7 @@ from genzoo.train import Rows, TrainConfig, Trainer
 
 from genzoo.data.kinds import kind_of
 
-from helpers import mixture_2d, mlp, tiny_images, tiny_pair, tiny_smiles
+from helpers import mixture_2d, mlp, one_thread, tiny_images, tiny_pair, tiny_smiles  # noqa: F401  (one_thread: autouse, one torch thread)
 
 
 # -- registry and configs ----------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_history_buffer_fills_then_swaps_half_the_time() -> None:
 
 def test_history_buffer_is_part_of_the_saved_state(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    m = genzoo.build("cyclegan", tiny_pair().info, width=4, n_blocks=1, critic_width=4, history=5)
+    m = genzoo.build("cyclegan", tiny_pair().info, generator={"width": 4, "n_blocks": 1}, critic={"width": 4}, history=5)
     m.pool_a.query(torch.rand(3, 1, 16, 16))
     keys = m.state_dict().keys()
     assert {"pool_a.images", "pool_a.count", "pool_b.images"} <= set(keys)
@@ -62,7 +62,7 @@ def test_history_buffer_is_part_of_the_saved_state(tmp_path: Path) -> None:
 def test_translation_keeps_shapes_and_ranges() -> None:
     data = tiny_pair()
     torch.manual_seed(0)
-    model = genzoo.build("cyclegan", data.info, width=8, n_blocks=2, critic_width=8)
+    model = genzoo.build("cyclegan", data.info, generator={"width": 8, "n_blocks": 2}, critic={"width": 8})
     assert isinstance(model, CanTranslate) and model.directions == ("a2b", "b2a")
     x = data.streams["a"].x_test[:5]
     with torch.no_grad():
@@ -76,7 +76,7 @@ def test_translation_keeps_shapes_and_ranges() -> None:
 def test_critics_reuse_the_generators_fakes_of_the_round() -> None:
     data = tiny_pair()
     torch.manual_seed(0)
-    model = genzoo.build("cyclegan", data.info, width=4, n_blocks=1, critic_width=4, history=0)
+    model = genzoo.build("cyclegan", data.info, generator={"width": 4, "n_blocks": 1}, critic={"width": 4}, history=0)
     batch = {s: Batch(data.streams[s].x_train[:8], data.streams[s].y_train[:8]) for s in "ab"}
     model.generator_loss(batch)
     cached = model._fakes
@@ -99,7 +99,7 @@ class Interrupt(Callback):
 
 
 def _adda():  # noqa: ANN202
-    return genzoo.build("adda", tiny_pair().info, features=16, critic_hidden=(16,), source_steps=4)
+    return genzoo.build("adda", tiny_pair().info, features=16, critic={"hidden": (16,)}, source_steps=4)
 
 
 def _cfg(steps: int, **kw) -> TrainConfig:  # noqa: ANN003
@@ -223,7 +223,7 @@ def run_cli(*args: object) -> int:
 
 def test_cli_translate_and_bad_inputs(tmp_path: Path, capsys, monkeypatch) -> None:
     out = tmp_path / "cg"
-    tiny = ["--set", "data.size=16", "--set", "model.width=4", "--set", "model.n_blocks=1", "--set", "model.critic_width=4",
+    tiny = ["--set", "data.size=16", "--set", "model.generator.width=4", "--set", "model.generator.n_blocks=1", "--set", "model.critic.width=4",
             "--set", "train.batch_size=8", "--set", "train.progress=false", "--set", "train.log_every=1"]
     assert run_cli("train", "cyclegan", "--data", "digits+digits", "--steps", 2, "--out", out, *tiny) == 0
     assert (out / "samples" / "translations.png").is_file()

@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Spec
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
-from ..nets.image2image import LeNetEncoder, PatchCritic, ResnetGenerator
-from ..nets.mlp import MLP
+from ..nets.base import net
 from ..registry import MODELS
 from .base import GenerativeModel, Player, Stage
 from .gan import adversarial_loss, output_activation
@@ -190,22 +190,26 @@ class CycleGAN(GenerativeModel):
 
 @MODELS.register("cyclegan", help="CycleGAN (Zhu et al. 2017): unpaired translation a <-> b on --data A+B; translate(x, 'a2b')",
                  data_kinds=("image",), streams=("a", "b"),
-                 tiny_fit={"model": {"width": 8, "n_blocks": 1, "critic_width": 8}, "steps": 60, "batch_size": 32, "lr": 1e-3, "log_every": 10})
-def cyclegan(info: DataInfo, width: int = 32, n_blocks: int = 6, critic_width: int = 64, cycle: float = 10.0,
-             identity: float = 0.5, history: int = 50, decay_start: float = 0.5) -> CycleGAN:
+                 tiny_fit={"model": {"generator": {"width": 8, "n_blocks": 1}, "critic": {"width": 8}}, "steps": 60,
+                           "batch_size": 32, "lr": 1e-3, "log_every": 10})
+def cyclegan(info: DataInfo, generator: Spec = net("resnet_generator", resnet_generator={"width": 16, "n_blocks": 3},
+                                                  help="G and F: image -> image (a ResNet sized for 28 x 28)"),
+             critic: Spec = net("patch_critic", patch_critic={"width": 32}, help="D_a and D_b: image -> patch scores"),
+             cycle: float = 10.0, identity: float = 0.5, history: int = 50, decay_start: float = 0.5) -> CycleGAN:
     """CycleGAN with ResNet generators and PatchGAN critics sized for small images (28 x 28).
 
     Args:
-        width: generator stem channels (64 in the paper at 256 px).
-        n_blocks: residual blocks (9 at 256 px, 6 at 128 px).
-        critic_width: first critic layer's channels.
+        generator: both generators' network (``--set model.generator.n_blocks=6``).
+        critic: both critics' network.
         cycle, identity, history, decay_start: see :class:`CycleGAN`.
     """
     _check_images(info, "CycleGAN")
     if cycle < 0 or identity < 0 or history < 0 or not 0 <= decay_start <= 1:
         raise GenzooError("model.cycle, model.identity and model.history must be >= 0 and model.decay_start in [0, 1]")
-    nets = [ResnetGenerator(info.shape, width, n_blocks) for _ in range(2)] + [PatchCritic(info.shape, critic_width) for _ in range(2)]
-    return CycleGAN(info, *nets, cycle=cycle, identity=identity, history=history, decay_start=decay_start)
+    shape = tuple(info.shape)
+    gens = [generator.build(in_shape=shape, out_shape=shape) for _ in range(2)]
+    critics = [critic.build(in_shape=shape, out_shape=(1,)) for _ in range(2)]
+    return CycleGAN(info, *gens, *critics, cycle=cycle, identity=identity, history=history, decay_start=decay_start)
 
 
 # -- domain adaptation ---------------------------------------------------------------------------
@@ -240,11 +244,17 @@ class Adaptation(GenerativeModel):
         return {"loss": loss, "acc": (logits.argmax(1) == batch.c).float().mean().detach()}
 
 
-def _classifier_nets(info: DataInfo, features: int) -> tuple[nn.Module, nn.Module]:
-    _check_images(info, "a digit classifier")
+ENCODER = net("lenet", help="M: image -> features (ADDA's LeNet; any image -> vector network fits)")
+CRITIC = net("mlp", mlp={"hidden": (500, 500), "act": "relu"}, help="domain critic: features -> one logit (source = 1)")
+
+
+def _classifier_nets(info: DataInfo, encoder: Spec, features: int) -> tuple[nn.Module, nn.Module]:
+    """An encoder ``data -> (features,)`` and a linear classifier ``features -> classes``."""
     if info.num_classes < 2:
         raise GenzooError(f"domain adaptation needs class labels, but {info.name} has none; pair two labelled datasets")
-    return LeNetEncoder(info.shape, features), nn.Linear(features, info.num_classes)
+    if features < 1:
+        raise GenzooError(f"model.features must be at least 1, got {features}")
+    return encoder.build(in_shape=tuple(info.shape), out_shape=(features,)), nn.Linear(features, info.num_classes)
 
 
 class SourceOnly(Adaptation):
@@ -260,9 +270,13 @@ class SourceOnly(Adaptation):
 
 @MODELS.register("source_only", help="source-only baseline on --data SOURCE+TARGET: LeNet trained on the source, tested on the target",
                  data_kinds=("image",), streams=("a",), tiny_fit={"steps": 100, "batch_size": 32, "log_every": 20})
-def source_only(info: DataInfo, features: int = 500, lr: float = 1e-3) -> SourceOnly:
-    """LeNet encoder + linear classifier on the source stream; Adam ``lr`` (ADDA's source training)."""
-    return SourceOnly(info, *_classifier_nets(info, features), {"name": "adam", "lr": lr})
+def source_only(info: DataInfo, encoder: Spec = ENCODER, features: int = 500, lr: float = 1e-3) -> SourceOnly:
+    """Encoder + linear classifier on the source stream; Adam ``lr`` (ADDA's source training).
+
+    Args:
+        encoder: the feature network; ``features``: its output width.
+    """
+    return SourceOnly(info, *_classifier_nets(info, encoder, features), {"name": "adam", "lr": lr})
 
 
 class ADDA(Adaptation):
@@ -317,23 +331,22 @@ class ADDA(Adaptation):
 
 @MODELS.register("adda", help="ADDA (Tzeng et al. 2017) on --data SOURCE+TARGET: source classifier, then target encoder vs domain critic",
                  data_kinds=("image",), streams=("a", "b"), tiny_fit={"model": {"source_steps": 100}, "steps": 150, "batch_size": 32, "log_every": 25})
-def adda(info: DataInfo, features: int = 500, critic_hidden: tuple[int, ...] = (500, 500), source_steps: int = 10_000,
+def adda(info: DataInfo, encoder: Spec = ENCODER, features: int = 500, critic: Spec = CRITIC, source_steps: int = 10_000,
          source_lr: float = 1e-3, adapt_lr: float = 2e-4) -> ADDA:
     """ADDA with LeNet encoders and a 500-500 ReLU critic (the paper's digit setting).
 
     Args:
-        features: encoder feature width (500).
-        critic_hidden: hidden layers of the domain critic.
+        encoder: the source and target encoders' network; ``features``: its output width (500).
+        critic: the domain critic.
         source_steps: rounds of stage 1 (10,000 in the authors' scripts; stage 2 took 10,000 more).
         source_lr: Adam learning rate of stage 1; ``adapt_lr``: Adam (β₁ = 0.5) of stage 2.
     """
     if source_steps < 1:
         raise GenzooError(f"model.source_steps must be at least 1, got {source_steps}")
-    encoder, classifier = _classifier_nets(info, features)
-    target = LeNetEncoder(info.shape, features)
-    critic = MLP(features, 1, critic_hidden, "relu")
-    return ADDA(info, encoder, target, classifier, critic, source_steps, {"name": "adam", "lr": source_lr},
-                {"name": "adam", "lr": adapt_lr, "betas": (0.5, 0.999)})
+    source, classifier = _classifier_nets(info, encoder, features)
+    target = encoder.build(in_shape=tuple(info.shape), out_shape=(features,))
+    return ADDA(info, source, target, classifier, critic.build(in_shape=(features,), out_shape=(1,)), source_steps,
+                {"name": "adam", "lr": source_lr}, {"name": "adam", "lr": adapt_lr, "betas": (0.5, 0.999)})
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -398,17 +411,20 @@ class DANN(Adaptation):
 
 @MODELS.register("dann", help="DANN (Ganin et al. 2016) on --data SOURCE+TARGET: gradient reversal against a domain classifier",
                  data_kinds=("image",), streams=("a", "b"), tiny_fit={"model": {"ramp_steps": 100}, "steps": 100, "batch_size": 32, "lr": 0.01, "log_every": 20})
-def dann(info: DataInfo, features: int = 500, domain_hidden: tuple[int, ...] = (500, 500), ramp_steps: int = 10_000,
-         lr: float = 0.01, momentum: float = 0.9) -> DANN:
+def dann(info: DataInfo, encoder: Spec = ENCODER, features: int = 500,
+         domain: Spec = net("mlp", mlp={"hidden": (500, 500), "act": "relu"}, help="domain classifier: features -> one logit"),
+         ramp_steps: int = 10_000, lr: float = 0.01, momentum: float = 0.9) -> DANN:
     """DANN with the LeNet encoder of the other adaptation models and a 500-500 domain classifier.
 
     Args:
-        features: encoder feature width.
-        domain_hidden: hidden layers of the domain classifier.
+        encoder: the feature network; ``features``: its output width.
+        domain: the domain classifier behind the gradient reversal.
         ramp_steps: updates over which λ rises from 0 to ~1 (set it to the run's length, as p is
             training progress in the paper).
         lr, momentum: SGD settings (0.01, 0.9 in the paper), annealed over the stage.
     """
-    encoder, classifier = _classifier_nets(info, features)
-    return DANN(info, encoder, classifier, MLP(features, 1, domain_hidden, "relu"), ramp_steps,
+    if ramp_steps < 1:
+        raise GenzooError(f"model.ramp_steps must be at least 1, got {ramp_steps}")
+    enc, classifier = _classifier_nets(info, encoder, features)
+    return DANN(info, enc, classifier, domain.build(in_shape=(features,), out_shape=(1,)), ramp_steps,
                 {"name": "sgd", "lr": lr, "momentum": momentum})

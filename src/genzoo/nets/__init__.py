@@ -1,15 +1,17 @@
 """Networks only — no objectives. Every model takes its networks as plain ``nn.Module``s.
 
 Importing this package registers every network of :data:`~genzoo.registry.NETS` (``mlp``,
-``conv``; ``lstm``, ``gru_encoder``, ``gru_decoder`` for token sequences) and flow of :data:`FLOWS`
-(``coupling``, ``multiscale``).
+``conv``, ``resnet_generator``, ``patch_critic``, ``lenet``; ``lstm``, ``gru_encoder``, ``gru_decoder`` for token
+sequences) and flow of :data:`FLOWS` (``coupling``, ``multiscale``).
 """
 
 from .base import HasFeatures, append_condition, auto_net, condition_shape, net, one_hot
 from .conv import DCGANDiscriminator, DCGANGenerator
 from .coupling import FLOWS, CouplingFlow, MultiScaleFlow
+from .image2image import LeNetEncoder, PatchCritic, ResnetGenerator
 from .mlp import MLP, activation
 from .sequence import Autoregressive, GRUDecoder, GRUEncoder, LSTMNet
 
 __all__ = ["FLOWS", "MLP", "Autoregressive", "CouplingFlow", "DCGANDiscriminator", "DCGANGenerator", "GRUDecoder", "GRUEncoder",
-           "HasFeatures", "LSTMNet", "MultiScaleFlow", "activation", "append_condition", "auto_net", "condition_shape", "net", "one_hot"]
+           "HasFeatures", "LSTMNet", "LeNetEncoder", "MultiScaleFlow", "PatchCritic", "ResnetGenerator", "activation",
+           "append_condition", "auto_net", "condition_shape", "net", "one_hot"]

@@ -1,5 +1,9 @@
 """Networks for image-to-image translation and for small digit classifiers.
 
+Registered in :data:`~genzoo.registry.NETS` as ``resnet_generator`` (image -> image of the
+same shape), ``patch_critic`` (image -> patch scores ``(1, h, w)``) and ``lenet`` (image ->
+features), so a model takes them as components: ``--set model.generator.n_blocks=9``.
+
 - :class:`ResnetGenerator`: CycleGAN's generator (Johnson et al. 2016's style-transfer net):
   a 7x7 stem, ``n_down`` stride-2 convolutions, ``n_blocks`` residual blocks, as many
   fractionally-strided convolutions back up, a 7x7 output convolution; instance norm and ReLU,
@@ -54,7 +58,6 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-@NETS.register("resnet_generator", help="CycleGAN ResNet generator: 7x7 stem, stride-2 downs, residual blocks, ups")
 class ResnetGenerator(nn.Module):
     """Images ``(B, C, H, W) -> (B, C, H, W)`` raw outputs (the caller applies sigmoid/tanh).
 
@@ -95,7 +98,6 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
-@NETS.register("patch_critic", help="PatchGAN critic: 4x4 convolutions scoring overlapping patches")
 class PatchCritic(nn.Module):
     """Images ``(B, C, H, W)`` -> raw patch scores ``(B, 1, h, w)``.
 
@@ -131,7 +133,6 @@ class PatchCritic(nn.Module):
         return self.net(x)
 
 
-@NETS.register("lenet", help="LeNet encoder of ADDA's digit experiments: conv 20, conv 50, 500-unit features")
 class LeNetEncoder(nn.Module):
     """Images ``(B, C, H, W)`` -> features ``(B, features)`` (after ReLU).
 
@@ -160,3 +161,44 @@ class LeNetEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.conv(x))
+
+
+def _same_image(in_shape: Sequence[int], out_shape: Sequence[int], what: str) -> tuple[int, int, int]:
+    if tuple(in_shape) != tuple(out_shape):
+        raise GenzooError(f"{what} maps images to images of the same shape, not {tuple(in_shape)} -> {tuple(out_shape)}")
+    return _image_shape(in_shape, what)
+
+
+@NETS.register("resnet_generator", help="CycleGAN ResNet generator: 7x7 stem, stride-2 downs, residual blocks, ups (image -> image)")
+def resnet_generator(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, n_blocks: int = 6,
+                     n_down: int = 2) -> ResnetGenerator:
+    """A :class:`ResnetGenerator` for images of ``in_shape`` (= ``out_shape``).
+
+    Args:
+        width: channels of the stem (64 in the paper at 256 px); doubled by each down-sampling.
+        n_blocks: residual blocks (9 at 256 px, 6 at 128 px in the paper).
+        n_down: stride-2 down-samplings (2: 28 x 28 -> 7 x 7).
+    """
+    return ResnetGenerator(_same_image(in_shape, out_shape, "a ResNet generator"), width, n_blocks, n_down)
+
+
+@NETS.register("patch_critic", help="PatchGAN critic: 4x4 convolutions scoring overlapping patches (image -> (1, h, w))")
+def patch_critic(in_shape: tuple[int, ...], out_shape: tuple[int, ...] = (1,), width: int = 64, n_layers: int = 2) -> PatchCritic:
+    """A :class:`PatchCritic`: one raw score per patch, ``(B, 1, h, w)`` (``out_shape`` must be ``(1,)``;
+    roles that score examples average their per-patch losses over the patches).
+
+    Args:
+        width: channels of the first layer.
+        n_layers: stride-2 layers (3 in the 70 x 70 PatchGAN at 256 px; 2 at 28 px).
+    """
+    if tuple(out_shape) != (1,):
+        raise GenzooError(f"a patch critic gives one score per patch, so its role must expect (1,) scores, not {tuple(out_shape)}")
+    return PatchCritic(_image_shape(in_shape, "a PatchGAN critic"), width, n_layers)
+
+
+@NETS.register("lenet", help="LeNet of ADDA's digit experiments: conv 20, conv 50, a ReLU feature layer (image -> vector)")
+def lenet(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> LeNetEncoder:
+    """A :class:`LeNetEncoder` from images of ``in_shape`` to ``out_shape = (features,)`` (500 in ADDA)."""
+    if len(tuple(out_shape)) != 1:
+        raise GenzooError(f"a LeNet maps images to feature vectors (D,), not to {tuple(out_shape)}")
+    return LeNetEncoder(_image_shape(in_shape, "a LeNet"), int(out_shape[0]))
