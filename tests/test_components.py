@@ -72,7 +72,7 @@ def test_errors_name_the_dotted_path_and_the_choices() -> None:
         _vae({"encoder": 5}, img)
     # before any data is loaded (the CLI's early check) an auto network's options must exist somewhere
     assert _vae({"encoder": {"hidden": [8]}})["encoder"] is None
-    with pytest.raises(GenzooError, match=r"unknown option model.encoder.widht: no network \(conv, .*mlp\) has it"):
+    with pytest.raises(GenzooError, match=r"unknown option model.encoder.widht: no network \(conv, .*mlp.*\) has it"):
         _vae({"encoder": {"widht": 3}})
     with pytest.raises(GenzooError, match=r"unknown option model.vae.encoder.hidden of network 'conv'"):
         resolve(VAE, {"encoder": {"type": "conv", "hidden": [3]}}, "model.vae", skip=1)

@@ -104,7 +104,7 @@ def _adda():  # noqa: ANN202
 
 def _cfg(steps: int, **kw) -> TrainConfig:  # noqa: ANN003
     return TrainConfig(**{"steps": steps, "batch_size": 16, "progress": False, "log_every": 1, "device": "cpu",
-                          "tensorboard": False, **kw})
+                          "logger": "none", **kw})
 
 
 def _run(path: Path) -> RunDir:

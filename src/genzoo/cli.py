@@ -267,6 +267,7 @@ def translate(
         raise GenzooError(f"input {input} does not exist; pass an .npz, an image file, or 'test'")
     if n < 1:
         raise GenzooError(f"-n must be at least 1, got {n}")
+    _writable(output)
     model = api.load(run, ema=ema)
     if not isinstance(model, CanTranslate):
         raise GenzooError(f"{type(model).__name__} does not translate; train a translation model such as cyclegan")
@@ -279,7 +280,6 @@ def translate(
         x = _read_images(Path(input), tuple(model.info.shape))
     with torch.no_grad():
         y = torch.cat([model.translate(x[i : i + 256], direction) for i in range(0, len(x), 256)]).float()
-    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".npz":
         np.savez_compressed(output, x=y.numpy())
     else:

@@ -35,7 +35,7 @@ from ..data.base import Data, DataInfo
 from ..data.molecules import MissingExtra, is_molecules, rdkit
 from ..data.sequence import Vocabulary
 from ..errors import GenzooError
-from ..models.base import CanEncode, HasLogProb
+from ..models.base import CanEncode, CanTranslate, HasLogProb
 from ..registry import Registry
 from . import latent
 from .plots import _plt, image_grid, plot_density, plot_points, save_figure, save_image_grid
@@ -109,6 +109,12 @@ class ImageRenderer(Renderer):
     def end_pictures(self, model: Any, data: Data, samples: Path, plots: Path, device: torch.device) -> None:
         info = data.info
         x_shown, y_shown = shown(data)
+        if isinstance(model, CanTranslate) and data.streams and {"a2b", "b2a"} <= set(model.directions):
+            from .domains import translation_grid  # a, G(a), F(G(a)), b, F(b), G(F(b))
+
+            n = min(10, *(len(d.x_test) for d in data.streams.values()))
+            translation_grid(model, data.streams["a"].x_test[:n], data.streams["b"].x_test[:n], samples / "translations.png",
+                             tuple(info.value_range))
         if isinstance(model, CanEncode):
             x = x_shown[:32].to(device)
             rec = model.decode(model.encode(x))
