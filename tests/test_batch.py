@@ -3,6 +3,8 @@ every registered model."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from genzoo.data.kinds import kind_of
 from genzoo.errors import GenzooError
 from genzoo.registry import MODELS
 
-from helpers import mixture_2d, one_thread, tiny_images, tiny_smiles  # noqa: F401
+from helpers import mixture_2d, one_thread, tiny_images, tiny_pair, tiny_smiles  # noqa: F401
 
 BatchType = Batch
 
@@ -73,10 +75,19 @@ def test_loader_yields_batches() -> None:
     assert isinstance(b, Batch) and b.x.shape == (8, 2) and b.c.shape == (8,) and b.weight is None and b.extra == {}
 
 
-def _losses(model, batch: Batch, seed: int) -> list[torch.Tensor]:
-    """Every player's loss on ``batch``, with the random draws fixed by ``seed``."""
+def _losses(model, batch: Batch | dict[str, Batch], seed: int) -> list[torch.Tensor]:
+    """Every player's loss on ``batch`` (two-domain data: ``{stream: Batch}``, each player given its
+    streams), with the random draws fixed by ``seed``, on a copy of ``model`` so that stateful
+    models (CycleGAN's history of fakes) start every call alike."""
     torch.manual_seed(seed)
-    return [p.loss(batch)["loss"].detach() for p in model.players()]
+    model = copy.deepcopy(model)
+
+    def mine(p):  # noqa: ANN001, ANN202
+        if not isinstance(batch, dict):
+            return batch
+        return batch[p.stream] if isinstance(p.stream, str) else {s: batch[s] for s in p.streams}
+
+    return [p.loss(mine(p))["loss"].detach() for p in model.players()]
 
 
 def test_autoencoder_loss_is_the_weighted_mean_of_per_example_losses() -> None:
@@ -93,6 +104,7 @@ def test_every_model_honours_example_weights(name: str) -> None:
     """All-ones weights give the unweighted losses; an example of weight 0 can be anything."""
     kinds = MODELS.meta(name).get("data_kinds", ("points", "image"))
     data = mixture_2d() if "points" in kinds else tiny_images() if "image" in kinds else tiny_smiles()
+    data = tiny_pair() if MODELS.meta(name).get("streams") else data  # two-domain models: weights in every stream
     torch.manual_seed(0)
     model = genzoo.build(name, data.info)
     model.on_fit_start(data)  # as the trainer does (semi-supervised models pick their labelled examples)
@@ -100,9 +112,18 @@ def test_every_model_honours_example_weights(name: str) -> None:
     x, c = data.x_train[:16], None if data.y_train is None else data.y_train[:16]
     kind = kind_of(data.info)
 
-    def Batch(x, c, weight=None):  # noqa: N802 — the data kind's batch (token masks), with weights
-        b = kind.collate(x, c, data.info)
+    def one(x, c, weight, d):  # noqa: ANN001, ANN202 — the data kind's batch (token masks), with weights
+        b = kind.collate(x, c, d.info)
         return BatchType(b.x, b.c, mask=b.mask, weight=weight)
+
+    def Batch(x, c, weight=None):  # noqa: N802
+        if not data.streams:
+            return one(x, c, weight, data)
+        # stream a gets x (and its edits below); stream b its own examples, edited alike
+        xb, cb = data.streams["b"].x_train[:16].clone(), data.streams["b"].y_train[:16]
+        if not torch.equal(x, data.x_train[:16]):
+            xb[3] = 1.0 - xb[3]
+        return {"a": one(x, c, weight, data.streams["a"]), "b": one(xb, cb, weight, data.streams["b"])}
 
     plain = _losses(model, Batch(x, c), 1)
     ones = _losses(model, Batch(x, c, weight=torch.ones(16)), 1)

@@ -28,13 +28,15 @@ def test_history_buffer_fills_then_swaps_half_the_time() -> None:
     torch.manual_seed(0)
     pool = HistoryBuffer(50, (1, 2, 2))
     first = torch.arange(50.0).view(50, 1, 1, 1).expand(50, 1, 2, 2).clone()
-    assert torch.equal(pool.query(first[:30]), first[:30]) and int(pool.count) == 30  # filling: stored and returned
-    assert torch.equal(pool.query(first[30:]), first[30:]) and torch.equal(pool.images, first)
+    assert torch.equal(pool.query(first[:30], first[:30, 0, 0, 0] / 1000)[0], first[:30]) and int(pool.count) == 30  # filling: stored and returned
+    assert torch.equal(pool.query(first[30:], first[30:, 0, 0, 0] / 1000)[0], first[30:]) and torch.equal(pool.images, first)
     swapped = 0
     for step in range(40):
         new = (1000.0 + 10 * step + torch.arange(10.0)).view(10, 1, 1, 1).expand(10, 1, 2, 2).clone()
         before = pool.images[:, 0, 0, 0].tolist()
-        out = pool.query(new)[:, 0, 0, 0].tolist()
+        images, weights = pool.query(new, weight=new[:, 0, 0, 0] / 1000)  # each image's weight names it too
+        assert torch.equal(weights, images[:, 0, 0, 0] / 1000)  # weights travel with their images
+        out = images[:, 0, 0, 0].tolist()
         after, fresh = pool.images[:, 0, 0, 0].tolist(), new[:, 0, 0, 0].tolist()
         # nothing is lost or made up: what went in (stored + new) is what is there (stored + returned)
         assert sorted(before + fresh) == sorted(after + out)
@@ -47,7 +49,7 @@ def test_history_buffer_fills_then_swaps_half_the_time() -> None:
                 assert fresh[i] not in after  # kept out of the history
         assert int(pool.count) == 50
     assert 0.4 < swapped / 400 < 0.6  # probability ½ per image
-    assert torch.equal(HistoryBuffer(0, (1, 2, 2)).query(first[:3]), first[:3])  # size 0: newest fakes only
+    assert torch.equal(HistoryBuffer(0, (1, 2, 2)).query(first[:3])[0], first[:3])  # size 0: newest fakes only
 
 
 def test_history_buffer_is_part_of_the_saved_state(tmp_path: Path) -> None:
@@ -55,7 +57,7 @@ def test_history_buffer_is_part_of_the_saved_state(tmp_path: Path) -> None:
     m = genzoo.build("cyclegan", tiny_pair().info, generator={"width": 4, "n_blocks": 1}, critic={"width": 4}, history=5)
     m.pool_a.query(torch.rand(3, 1, 16, 16))
     keys = m.state_dict().keys()
-    assert {"pool_a.images", "pool_a.count", "pool_b.images"} <= set(keys)
+    assert {"pool_a.images", "pool_a.weights", "pool_a.count", "pool_b.images"} <= set(keys)
     assert int(m.state_dict()["pool_a.count"]) == 3
 
 

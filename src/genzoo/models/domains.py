@@ -68,34 +68,45 @@ class HistoryBuffer(nn.Module):
     image is stored and returned. Once it is full, each new image is, with probability ½,
     returned as is; otherwise a uniformly chosen stored image is returned in its place and the
     new image takes its slot. Images are handled in order, so two new images drawing the same
-    slot behave as if queried one after the other. The stored images and their count are
-    buffers: they are saved with the model and a resumed run continues with the same history.
+    slot behave as if queried one after the other. Each image travels with the weight of the
+    example it was generated from (weighted data, :meth:`~genzoo.data.Batch.mean`). The stored
+    images, weights and count are buffers: they are saved with the model, and a resumed run
+    continues with the same history.
     """
 
     def __init__(self, size: int, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.size = size
         self.register_buffer("images", torch.zeros(size, *shape))  # (size, C, H, W)
+        self.register_buffer("weights", torch.ones(size))  # (size,)
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
-    def query(self, x: Tensor) -> Tensor:
-        if self.size == 0:
-            return x
+    def query(self, x: Tensor, weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(images (B, ...), weights (B,))`` to train on, given new images ``x`` and their weights."""
         x = x.detach()
-        out = x.clone()
+        w = torch.ones(len(x), device=x.device) if weight is None else weight.detach().to(x.device, torch.float32)
+        if self.size == 0:
+            return x, w
+        out, out_w = x.clone(), w.clone()
         swap = (torch.rand(len(x), device=x.device) < 0.5).tolist()  # one host read per call
         slots = torch.randint(self.size, (len(x),), device=x.device).tolist()
         n = int(self.count)
         for i in range(len(x)):
             if n < self.size:
-                self.images[n] = x[i]
+                self.images[n], self.weights[n] = x[i], w[i]
                 n += 1
             elif swap[i]:
-                out[i] = self.images[slots[i]]
-                self.images[slots[i]] = x[i]
+                j = slots[i]
+                out[i], out_w[i] = self.images[j], self.weights[j]
+                self.images[j], self.weights[j] = x[i], w[i]
         self.count.fill_(n)
-        return out
+        return out, out_w
+
+
+def _weighted(v: Tensor, w: Tensor) -> Tensor:
+    """``sum w v / sum w`` of per-example values ``v (B,)`` (the history's fakes carry their own weights)."""
+    return (w * v).sum() / w.sum()
 
 
 def _per_example(v: Tensor) -> Tensor:
@@ -167,10 +178,10 @@ class CycleGAN(GenerativeModel):
             with torch.no_grad():
                 fake_b, fake_a = self.translate(ba.x, "a2b"), self.translate(bb.x, "b2a")
         self._fakes = None
-        fake_b, fake_a = self.pool_b.query(fake_b), self.pool_a.query(fake_a)
-        # reals weigh as their batch says; the history's fakes come from no batch, so they weigh equally
-        loss_b = bb.mean(self._score(self.d_b, bb.x, self.adv.real)) + self._score(self.d_b, fake_b, self.adv.fake).mean()
-        loss_a = ba.mean(self._score(self.d_a, ba.x, self.adv.real)) + self._score(self.d_a, fake_a, self.adv.fake).mean()
+        # a fake weighs as the example it was translated from, also after a while in the history
+        (fake_b, wb), (fake_a, wa) = self.pool_b.query(fake_b, ba.weight), self.pool_a.query(fake_a, bb.weight)
+        loss_b = bb.mean(self._score(self.d_b, bb.x, self.adv.real)) + _weighted(self._score(self.d_b, fake_b, self.adv.fake), wb)
+        loss_a = ba.mean(self._score(self.d_a, ba.x, self.adv.real)) + _weighted(self._score(self.d_a, fake_a, self.adv.fake), wa)
         return {"loss": loss_a + loss_b, "d_a": loss_a.detach(), "d_b": loss_b.detach()}
 
     def _schedule(self, step: int, rounds: int) -> float:
