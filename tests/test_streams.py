@@ -198,7 +198,7 @@ def test_pairs_check_their_sides() -> None:
         load_data("mnistt+digits")
     with pytest.raises(GenzooError, match="exactly two"):
         load_data("digits+digits+digits")
-    with pytest.raises(GenzooError, match="unknown option 'sise'"):
+    with pytest.raises(GenzooError, match="unknown option data.sise"):
         load_data("digits+digits", sise=3)
     pair = load_data("digits+digits")
     assert sorted(pair.streams) == ["a", "b"] and pair.info.name == "digits+digits" and pair.info.num_classes == 10

@@ -67,11 +67,7 @@ def load_data(name: str, root: str | None = None, **options: object) -> Data:
     if "+" in name:
         from .pairs import load_pair
 
-        valid = ("size", "channels", "a", "b")
-        unknown = sorted(set(options) - set(valid))
-        if unknown:
-            raise GenzooError(f"unknown option '{unknown[0]}' for the pair '{name}'; valid options are: {', '.join(valid)}")
-        return load_pair(name, root, **options)  # type: ignore[arg-type]
+        return load_pair(name, root, **resolve(load_pair, dict(options), "data", skip=2))
     prefix, sep, path = name.partition(":")
     if sep and prefix.strip().lower() in PATH_PREFIXES:
         if not path:

@@ -21,11 +21,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor
 
+from ..config import Range
 from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
@@ -75,8 +76,8 @@ def _with_channels(d: Data, c: int) -> Data:
 def load_pair(
     name: str,
     root: str | None = None,
-    size: int | None = None,
-    channels: int | None = None,
+    size: Annotated[int, Range(1, 4096)] | None = None,
+    channels: Literal[1, 3] | None = None,
     a: dict[str, Any] | None = None,
     b: dict[str, Any] | None = None,
 ) -> Data:

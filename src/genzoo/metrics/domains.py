@@ -22,11 +22,12 @@ Every value is the mean over the model's directions, each direction reported bes
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
+from ..config import Range
 from ..data.base import Data
 from ..errors import GenzooError
 from ..models.base import CanTranslate
@@ -38,6 +39,8 @@ from .quality import fid_from_features
 #: 40 passes over the 1,500 scikit-learn digits) with 2-pixel shifts, so they do not stop after
 #: the ~35 updates that the default 3 epochs would give them.
 MIN_EXAMPLES = 60_000
+#: Test examples per domain or direction; 0 takes the whole test split.
+Count = Annotated[int, Range(0, 10**9)]
 
 
 @runtime_checkable
@@ -61,7 +64,7 @@ def _batched(fn: Any, x: Tensor, ctx: EvalContext) -> Tensor:
 
 @metric("target_accuracy", needs=("streams",), higher_is_better=True,
         help="accuracy of an adapted classifier (ADDA, DANN, source-only) on the target test split (stream b)")
-def target_accuracy(ctx: EvalContext, n: int = 0) -> dict[str, Any]:
+def target_accuracy(ctx: EvalContext, n: Count = 0) -> dict[str, Any]:
     """Target test accuracy (value, in [0, 1]) and source test accuracy.
 
     Options:
@@ -134,7 +137,7 @@ def _classifier_protocol(net: torch.nn.Module) -> dict[str, Any]:
 
 @metric("label_preservation", needs=("streams", "translate"), higher_is_better=True,
         help="translations keep their label: a target-domain classifier's accuracy on translated test images")
-def label_preservation(ctx: EvalContext, n: int = 0, train_features: bool = True) -> dict[str, Any]:
+def label_preservation(ctx: EvalContext, n: Count = 0, train_features: bool = True) -> dict[str, Any]:
     """Accuracy (in [0, 1]) of the target domain's classifier on translated source test images.
 
     Options:
@@ -158,7 +161,7 @@ def label_preservation(ctx: EvalContext, n: int = 0, train_features: bool = True
 
 
 @metric("cycle_error", needs=("streams", "translate"), help="mean absolute per-pixel error of the round trips a->b->a and b->a->b on test images")
-def cycle_error(ctx: EvalContext, n: int = 0) -> dict[str, Any]:
+def cycle_error(ctx: EvalContext, n: Count = 0) -> dict[str, Any]:
     """Mean |x - F(G(x))| per pixel over test images, per direction of the first translation.
 
     Options:
@@ -179,7 +182,7 @@ def cycle_error(ctx: EvalContext, n: int = 0) -> dict[str, Any]:
 
 @metric("translation_fid", needs=("streams", "translate"),
         help="FID between translated source test images and real target test images, in the target classifier's features")
-def translation_fid(ctx: EvalContext, n: int = 0, train_features: bool = True) -> dict[str, Any]:
+def translation_fid(ctx: EvalContext, n: Count = 0, train_features: bool = True) -> dict[str, Any]:
     """Fréchet distance to the target domain per direction (value: their mean).
 
     ``untranslated`` holds the distance of the untranslated source images to the same target

@@ -38,13 +38,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
 from ..nets.base import net
@@ -52,6 +52,7 @@ from ..registry import MODELS
 from .base import GenerativeModel, Player, Stage
 from .gan import adversarial_loss, output_activation
 
+LR = Annotated[float, Range(0, 10, lo_open=True)]
 SOURCE, TARGET = "a", "b"  # the streams of an A+B pair: A is the source domain, B the target
 ADAM_CYCLEGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}  # Zhu et al. §4, appendix 7.1
 
@@ -206,7 +207,8 @@ class CycleGAN(GenerativeModel):
 def cyclegan(info: DataInfo, generator: Spec = net("resnet_generator", resnet_generator={"width": 16, "n_blocks": 3},
                                                   help="G and F: image -> image (a ResNet sized for 28 x 28)"),
              critic: Spec = net("patch_critic", patch_critic={"width": 32}, help="D_a and D_b: image -> patch scores"),
-             cycle: float = 10.0, identity: float = 0.5, history: int = 50, decay_start: float = 0.5) -> CycleGAN:
+             cycle: Weight = 10.0, identity: Weight = 0.5, history: Annotated[int, Range(0, 10_000)] = 50,
+             decay_start: Annotated[float, Range(0, 1)] = 0.5) -> CycleGAN:
     """CycleGAN with ResNet generators and PatchGAN critics sized for small images (28 x 28).
 
     Args:
@@ -215,8 +217,6 @@ def cyclegan(info: DataInfo, generator: Spec = net("resnet_generator", resnet_ge
         cycle, identity, history, decay_start: see :class:`CycleGAN`.
     """
     _check_images(info, "CycleGAN")
-    if cycle < 0 or identity < 0 or history < 0 or not 0 <= decay_start <= 1:
-        raise GenzooError("model.cycle, model.identity and model.history must be >= 0 and model.decay_start in [0, 1]")
     shape = tuple(info.shape)
     gens = [generator.build(in_shape=shape, out_shape=shape) for _ in range(2)]
     critics = [critic.build(in_shape=shape, out_shape=(1,)) for _ in range(2)]
@@ -263,8 +263,6 @@ def _classifier_nets(info: DataInfo, encoder: Spec, features: int) -> tuple[nn.M
     """An encoder ``data -> (features,)`` and a linear classifier ``features -> classes``."""
     if info.num_classes < 2:
         raise GenzooError(f"domain adaptation needs class labels, but {info.name} has none; pair two labelled datasets")
-    if features < 1:
-        raise GenzooError(f"model.features must be at least 1, got {features}")
     return encoder.build(in_shape=tuple(info.shape), out_shape=(features,)), nn.Linear(features, info.num_classes)
 
 
@@ -281,7 +279,7 @@ class SourceOnly(Adaptation):
 
 @MODELS.register("source_only", help="source-only baseline on --data SOURCE+TARGET: LeNet trained on the source, tested on the target",
                  data_kinds=("image",), streams=("a",), tiny_fit={"steps": 100, "batch_size": 32, "log_every": 20})
-def source_only(info: DataInfo, encoder: Spec = ENCODER, features: int = 500, lr: float = 1e-3) -> SourceOnly:
+def source_only(info: DataInfo, encoder: Spec = ENCODER, features: Size = 500, lr: LR = 1e-3) -> SourceOnly:
     """Encoder + linear classifier on the source stream; Adam ``lr`` (ADDA's source training).
 
     Args:
@@ -342,8 +340,8 @@ class ADDA(Adaptation):
 
 @MODELS.register("adda", help="ADDA (Tzeng et al. 2017) on --data SOURCE+TARGET: source classifier, then target encoder vs domain critic",
                  data_kinds=("image",), streams=("a", "b"), tiny_fit={"model": {"source_steps": 100}, "steps": 150, "batch_size": 32, "log_every": 25})
-def adda(info: DataInfo, encoder: Spec = ENCODER, features: int = 500, critic: Spec = CRITIC, source_steps: int = 10_000,
-         source_lr: float = 1e-3, adapt_lr: float = 2e-4) -> ADDA:
+def adda(info: DataInfo, encoder: Spec = ENCODER, features: Size = 500, critic: Spec = CRITIC,
+         source_steps: Annotated[int, Range(1, 10**9)] = 10_000, source_lr: LR = 1e-3, adapt_lr: LR = 2e-4) -> ADDA:
     """ADDA with LeNet encoders and a 500-500 ReLU critic (the paper's digit setting).
 
     Args:
@@ -352,8 +350,6 @@ def adda(info: DataInfo, encoder: Spec = ENCODER, features: int = 500, critic: S
         source_steps: rounds of stage 1 (10,000 in the authors' scripts; stage 2 took 10,000 more).
         source_lr: Adam learning rate of stage 1; ``adapt_lr``: Adam (β₁ = 0.5) of stage 2.
     """
-    if source_steps < 1:
-        raise GenzooError(f"model.source_steps must be at least 1, got {source_steps}")
     source, classifier = _classifier_nets(info, encoder, features)
     target = encoder.build(in_shape=tuple(info.shape), out_shape=(features,))
     return ADDA(info, source, target, classifier, critic.build(in_shape=(features,), out_shape=(1,)), source_steps,
@@ -422,9 +418,9 @@ class DANN(Adaptation):
 
 @MODELS.register("dann", help="DANN (Ganin et al. 2016) on --data SOURCE+TARGET: gradient reversal against a domain classifier",
                  data_kinds=("image",), streams=("a", "b"), tiny_fit={"model": {"ramp_steps": 100}, "steps": 100, "batch_size": 32, "lr": 0.01, "log_every": 20})
-def dann(info: DataInfo, encoder: Spec = ENCODER, features: int = 500,
+def dann(info: DataInfo, encoder: Spec = ENCODER, features: Size = 500,
          domain: Spec = net("mlp", mlp={"hidden": (500, 500), "act": "relu"}, help="domain classifier: features -> one logit"),
-         ramp_steps: int = 10_000, lr: float = 0.01, momentum: float = 0.9) -> DANN:
+         ramp_steps: Annotated[int, Range(1, 10**9)] = 10_000, lr: LR = 0.01, momentum: Annotated[float, Range(0, 1, hi_open=True)] = 0.9) -> DANN:
     """DANN with the LeNet encoder of the other adaptation models and a 500-500 domain classifier.
 
     Args:
@@ -434,8 +430,6 @@ def dann(info: DataInfo, encoder: Spec = ENCODER, features: int = 500,
             training progress in the paper).
         lr, momentum: SGD settings (0.01, 0.9 in the paper), annealed over the stage.
     """
-    if ramp_steps < 1:
-        raise GenzooError(f"model.ramp_steps must be at least 1, got {ramp_steps}")
     enc, classifier = _classifier_nets(info, encoder, features)
     return DANN(info, enc, classifier, domain.build(in_shape=(features,), out_shape=(1,)), ramp_steps,
                 {"name": "sgd", "lr": lr, "momentum": momentum})

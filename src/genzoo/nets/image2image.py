@@ -29,11 +29,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..config import Range
 from ..errors import GenzooError
 from ..registry import NETS
 
@@ -170,8 +171,8 @@ def _same_image(in_shape: Sequence[int], out_shape: Sequence[int], what: str) ->
 
 
 @NETS.register("resnet_generator", help="CycleGAN ResNet generator: 7x7 stem, stride-2 downs, residual blocks, ups (image -> image)")
-def resnet_generator(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, n_blocks: int = 6,
-                     n_down: int = 2) -> ResnetGenerator:
+def resnet_generator(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: Annotated[int, Range(1, 4096)] = 32,
+                     n_blocks: Annotated[int, Range(0, 64)] = 6, n_down: Annotated[int, Range(0, 8)] = 2) -> ResnetGenerator:
     """A :class:`ResnetGenerator` for images of ``in_shape`` (= ``out_shape``).
 
     Args:
@@ -183,7 +184,8 @@ def resnet_generator(in_shape: tuple[int, ...], out_shape: tuple[int, ...], widt
 
 
 @NETS.register("patch_critic", help="PatchGAN critic: 4x4 convolutions scoring overlapping patches (image -> (1, h, w))")
-def patch_critic(in_shape: tuple[int, ...], out_shape: tuple[int, ...] = (1,), width: int = 64, n_layers: int = 2) -> PatchCritic:
+def patch_critic(in_shape: tuple[int, ...], out_shape: tuple[int, ...] = (1,), width: Annotated[int, Range(1, 4096)] = 64,
+                 n_layers: Annotated[int, Range(1, 8)] = 2) -> PatchCritic:
     """A :class:`PatchCritic`: one raw score per patch, ``(B, 1, h, w)`` (``out_shape`` must be ``(1,)``;
     roles that score examples average their per-patch losses over the patches).
 
