@@ -141,6 +141,11 @@ def test_adda_interrupted_in_stage_two_resumes_in_stage_two_with_identical_losse
     t2 = Trainer(resumed, data, _cfg(9), run=run, callbacks=[])
     t2.fit(resume=run.latest_checkpoint())
     assert t2.stage_index == 1
+    ctx = EvalContext(resumed.eval(), data)
+    acc = run_metric("target_accuracy", ctx)
+    with torch.no_grad():  # "unadapted" reads the target through the frozen stage-1 source encoder
+        before = (resumed.classifier(resumed.encoder(data.streams["b"].x_test)).argmax(1) == data.streams["b"].y_test).float().mean()
+    assert acc["unadapted"] == float(before)
     rows_full = {r["step"]: r for r in RunDir(tmp_path / "full").metrics()}
     rows = [r for r in run.metrics() if r["step"] > 6]
     assert [r["step"] for r in rows] == [7, 8, 9]
@@ -212,6 +217,7 @@ def test_target_accuracy_and_not_applicable() -> None:
     Trainer(model, data, _cfg(60, lr=3e-3, log_every=60), run=None, callbacks=[]).fit()
     out = run_metric("target_accuracy", EvalContext(model.eval(), data))
     assert out["source_accuracy"] > 0.9 and 0 <= out["value"] <= 1 and out["protocol"]["n_target"] == 64
+    assert out["unadapted"] == out["value"]  # one encoder for both domains
     ctx = EvalContext(Restyle(data.info), data)
     with pytest.raises(GenzooError, match="does not classify"):
         run_metric("target_accuracy", ctx)

@@ -65,7 +65,9 @@ def _batched(fn: Any, x: Tensor, ctx: EvalContext) -> Tensor:
 @metric("target_accuracy", needs=("streams",), higher_is_better=True,
         help="accuracy of an adapted classifier (ADDA, DANN, source-only) on the target test split (stream b)")
 def target_accuracy(ctx: EvalContext, n: Count = 0) -> dict[str, Any]:
-    """Target test accuracy (value, in [0, 1]) and source test accuracy.
+    """Target test accuracy (value, in [0, 1]), source test accuracy, and ``unadapted``: the
+    target accuracy through the source encoder (for ADDA the stage-1 classifier, i.e. the
+    source-only baseline on the same run; for single-encoder models the value itself).
 
     Options:
         n: test examples per domain (0: the whole test splits).
@@ -82,6 +84,9 @@ def target_accuracy(ctx: EvalContext, n: Count = 0) -> dict[str, Any]:
         logits = _batched(lambda x: model.predict(x, domain=domain), d.x_test[:m], ctx)
         out[key] = float((logits.argmax(1) == d.y_test[:m]).float().mean())
         out[f"n_{domain}"] = m
+    d = streams["b"]
+    logits = _batched(lambda x: model.predict(x, domain="a"), d.x_test[: out["n_b"]], ctx)  # the target through the source encoder
+    out["unadapted"] = float((logits.argmax(1) == d.y_test[: out["n_b"]]).float().mean())
     out["protocol"] = {"split": "test", "source": streams["a"].info.name, "target": streams["b"].info.name,
                        "n_target": out.pop("n_b"), "n_source": out.pop("n_a")}
     return out
