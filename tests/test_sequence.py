@@ -342,3 +342,16 @@ def test_invalid_lines_skip_with_a_count_or_fail_with_line_numbers(tmp_path: Pat
     assert d.info.extras["skipped"] == 2 and len(d.x_train) + len(d.x_test) == 3
     strings = set(Vocabulary(d.info.extras["vocab"]).decode(torch.cat([d.x_train, d.x_test])))
     assert strings == {"CCO", "c1ccccc1"}  # OCC is canonicalised to CCO
+
+
+def test_bench_on_smiles_trains_every_sequence_model_and_draws_a_gallery(smiles_file: Path, tmp_path: Path) -> None:
+    board = genzoo.bench(f"smiles:{smiles_file}", "all", budget=2, out=tmp_path / "b", metrics=["moses"], n=8, progress=False,
+                         data_options={"canonical": False}, train_options={"batch_size": 16},
+                         model_options={m: SMALL[m] for m in SEQUENCE_MODELS}, options={"moses": {"n_samples": 8, "fcd": False}})
+    assert [r["model"] for r in board["rows"]] == SEQUENCE_MODELS and all(r["status"] == "ok" for r in board["rows"])
+    for r in board["rows"]:  # scored (or n/a without RDKit), never an error
+        assert "error" not in r["metrics"]["moses"], r["metrics"]["moses"]
+    from PIL import Image
+
+    im = Image.open(tmp_path / "b" / "gallery.png")  # one panel of molecules (or strings) per model
+    assert im.size[0] > 200 and im.size[1] > 100
