@@ -355,3 +355,42 @@ def test_bench_on_smiles_trains_every_sequence_model_and_draws_a_gallery(smiles_
 
     im = Image.open(tmp_path / "b" / "gallery.png")  # one panel of molecules (or strings) per model
     assert im.size[0] > 200 and im.size[1] > 100
+
+
+def test_moses_files_are_found_downloaded_and_checked(tmp_path: Path, monkeypatch) -> None:
+    """Looked up in root, $GENZOO_DATA, then the cache; fetched into the cache when absent; sha256 checked."""
+    import gzip
+    import hashlib
+
+    import genzoo.data.molecules as mol
+
+    content = b"SMILES\nCCO\nc1ccccc1\n"
+    gz = gzip.compress(content, mtime=0)
+    fake = mol.MosesFile("test.csv.gz", "https://example.invalid/test.csv.gz", hashlib.sha256(gz).hexdigest(),
+                         hashlib.sha256(content).hexdigest())
+    monkeypatch.setitem(mol.MOSES_FILES, "test", fake)
+    monkeypatch.delenv("GENZOO_DATA", raising=False)
+    calls = []
+
+    def serve(url, dest, timeout=60.0):
+        calls.append(url)
+        Path(dest).write_bytes(gz)
+
+    monkeypatch.setattr(mol, "_download", serve)
+    path = mol.moses_file("test")
+    assert calls == [fake.url] and path.read_bytes() == gz and "genzoo" in str(path)
+    assert mol.moses_file("test") == path and len(calls) == 1  # cached: no second download
+    assert mol.moses_smiles("test") == ["CCO", "c1ccccc1"]
+    root = tmp_path / "root"
+    (root / "moses").mkdir(parents=True)
+    (root / "moses" / "test.csv.gz").write_bytes(gzip.compress(content, 9))  # re-compressed: the content's sha256 counts
+    assert mol.moses_file("test", root) == root / "moses" / "test.csv.gz"
+    (root / "moses" / "test.csv.gz").write_bytes(gzip.compress(b"SMILES\nCCN\n"))
+    with pytest.raises(GenzooError, match="is corrupt"):
+        mol.moses_file("test", root)
+    path.unlink()
+    monkeypatch.setattr(mol, "_download", lambda url, dest, timeout=60.0: Path(dest).write_bytes(b"junk"))
+    with pytest.raises(GenzooError, match="checksum mismatch.*GENZOO_DATA"):
+        mol.moses_file("test")
+    with pytest.raises(GenzooError, match="downloading is turned off"):
+        mol.moses_file("test", download=False)
