@@ -165,17 +165,28 @@ class PointsRenderer(Renderer):
 
 
 def molecule_grid(smiles: Sequence[str], per_row: int = 4, size: int = 220) -> Any:
-    """A PIL picture of RDKit drawings of ``smiles`` (invalid ones as an empty cell labelled "invalid")."""
+    """A PIL picture of RDKit drawings of ``smiles``, ``per_row`` per row; an invalid one is a grey cell with its text."""
     Chem = rdkit()
+    from PIL import Image, ImageDraw
     from rdkit.Chem import Draw
 
-    mols, legends = [], []
+    cells = []
     for s in smiles:
         m = Chem.MolFromSmiles(s) if s else None
-        mols.append(m if m is not None else Chem.Mol())
         short = s if len(s) <= 30 else s[:28] + "…"
-        legends.append(short if m is not None else f"invalid: {short}")
-    return Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(size, size), legends=legends)
+        if m is not None:
+            cells.append(Draw.MolToImage(m, size=(size, size), legend=short).convert("RGB"))
+            continue
+        cell = Image.new("RGB", (size, size), (235, 235, 235))
+        draw = ImageDraw.Draw(cell)
+        draw.text((8, size // 2 - 14), "invalid SMILES", fill=(160, 0, 0))
+        draw.text((8, size // 2 + 2), short or "(empty)", fill=(60, 60, 60))
+        cells.append(cell)
+    rows, step = max(1, math.ceil(len(cells) / per_row)), size + 2  # 2 white pixels between cells
+    grid = Image.new("RGB", (per_row * step, rows * step), (255, 255, 255))
+    for i, cell in enumerate(cells):
+        grid.paste(cell, ((i % per_row) * step, (i // per_row) * step))
+    return grid
 
 
 def text_table(strings: Sequence[str], title: str = "") -> Any:
