@@ -110,6 +110,11 @@ class SequenceKind(DataKind):
             raise GenzooError(f"{info.name}: {split} sequences hold token ids outside the vocabulary of {len(vocab)} tokens")
 
     def collate(self, x: Tensor, c: Tensor | None, info: "DataInfo") -> "Batch":
+        """Rows trimmed to the batch's longest, as int64, with the mask of real tokens.
+
+        Reading the longest length is one host sync per batch; it pays for itself, since the
+        recurrent networks then never run over columns that are padding in every row.
+        """
         from .base import Batch
 
         mask = x != PAD  # (B, L) real tokens, <bos> and <eos> included
