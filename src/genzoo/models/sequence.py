@@ -1,10 +1,13 @@
-"""Models of token sequences (SMILES): the MOSES baselines CharRNN and the SMILES VAE.
+"""Models of token sequences (SMILES): the MOSES baselines CharRNN, the SMILES VAE and the SMILES AAE.
 
 * ``char_rnn``: an autoregressive language model p(x) = Π_l p(x_l | x_<l) over an LSTM
   (Segler et al. 2018), trained by maximum likelihood (teacher forcing); exact log p(x).
 * ``smiles_vae``: the :class:`~genzoo.models.autoencoders.VAE` objective itself, over a
   bidirectional GRU encoder, a GRU decoder fed z at every step and a per-token categorical
   likelihood (Gómez-Bombarelli et al. 2018), with MOSES's linear KL annealing (below).
+* ``smiles_aae``: the adversarial autoencoder of :mod:`genzoo.models.latent_matching`
+  (``AE(match=AdversarialMatch(...))``, the paper's two phases) over the same sequence
+  networks, codes matched to N(0, I) by a latent critic (Kadurin et al. 2017).
 
 Both sample token by token with a softmax temperature (:class:`~genzoo.models.base.HasTemperature`).
 Defaults are the sizes of the MOSES baselines (Polykovskiy et al. 2020, their code's configs).
@@ -20,6 +23,8 @@ References:
     with recurrent neural networks", ACS Central Science 2018.
     Gómez-Bombarelli et al., "Automatic chemical design using a data-driven continuous
     representation of molecules", ACS Central Science 2018.
+    Kadurin et al., "druGAN: an advanced generative adversarial autoencoder model for de novo
+    generation of new molecules with desired molecular properties in silico", Mol. Pharm. 2017.
     Polykovskiy et al., "Molecular Sets (MOSES): A Benchmarking Platform for Molecular
     Generation Models", Frontiers in Pharmacology 2020.
 """
@@ -34,13 +39,14 @@ from torch import Tensor
 from ..config import NonNegInt, Range, Size, Spec, Weight
 from ..data.base import Batch, DataInfo
 from ..data.kinds import PAD, default_net
-from ..distributions import TokenCategorical
+from ..distributions import StandardNormal, TokenCategorical
 from ..errors import GenzooError
 from ..nets.base import net
 from ..nets.sequence import LSTMNet
 from ..registry import MODELS
-from .autoencoders import VAE
+from .autoencoders import AE, VAE
 from .base import GenerativeModel
+from .latent_matching import ADAM_CRITIC, AdversarialMatch
 
 #: Mean number of target tokens (SMILES tokens + <eos>) per molecule of MOSES train: 36.37.
 MOSES_MEAN_TARGETS = 36.4
@@ -139,5 +145,41 @@ def smiles_vae(
     enc = encoder.build(in_shape=shape, out_shape=(2 * latent_dim,))
     dec = decoder.build(in_shape=(latent_dim,), out_shape=shape)
     model = VAE(enc, dec, TokenCategorical(), info, latent_dim, beta=beta, kl_warmup=kl_warmup)
+    model.sample_temperature = temperature
+    return model
+
+
+AAE_ENCODER = net(default_net("encoder"), gru_encoder={"hidden": 512, "dropout": 0.0},
+                  help="code network: tokens -> latent_dim (auto: gru_encoder; MOSES: bidirectional, 512)")
+AAE_DECODER = net(default_net("decoder"), gru_decoder={"hidden": 512, "layers": 2},
+                  help="p(x|z) network: z -> token logits, teacher-forced (auto: gru_decoder; MOSES: 2 layers of 512)")
+SEQ_CRITIC = net("mlp", mlp={"hidden": (640, 256), "act": "leaky_relu"}, help="latent critic: code -> score (MOSES: 640-256)")
+
+
+@MODELS.register("smiles_aae", help="SMILES AAE: GRU encoder and decoder, a latent critic matches the codes to N(0, I) (Kadurin et al. 2017; MOSES baseline)",
+                 data_kinds=("sequence",),
+                 tiny_fit={"model": {"latent_dim": 8, "encoder": {"hidden": 32}, "decoder": {"hidden": 64, "layers": 1},
+                                     "critic": {"hidden": (32,)}}})
+def smiles_aae(
+    info: DataInfo,
+    latent_dim: PosInt = 128,
+    encoder: Spec = AAE_ENCODER,
+    decoder: Spec = AAE_DECODER,
+    critic: Spec = SEQ_CRITIC,
+    weight: NonNegFloat = 1.0,
+    temperature: NonNegFloat = 1.0,
+) -> AE:
+    """The adversarial autoencoder of :mod:`genzoo.models.latent_matching` (``aae``) with sequence networks.
+
+    MOSES's AAE: a bidirectional encoder of 512 units, a 2-layer decoder of 512, codes of 128,
+    a 640-256 critic, the paper's two phases (reconstruction; then critic, then encoder against
+    it). genzoo's uses GRUs where MOSES uses LSTMs.
+    """
+    shape = _token_shape(info)
+    enc = encoder.build(in_shape=shape, out_shape=(latent_dim,))
+    dec = decoder.build(in_shape=(latent_dim,), out_shape=shape)
+    match = AdversarialMatch(critic.build(in_shape=(latent_dim,), out_shape=(1,)), StandardNormal(latent_dim), "non_saturating",
+                             weight, critic_optim=dict(ADAM_CRITIC), generator_optim=dict(ADAM_CRITIC))
+    model = AE(enc, dec, TokenCategorical(), info, latent_dim, match=match, phases="separate")
     model.sample_temperature = temperature
     return model
