@@ -162,14 +162,20 @@ SEQ_CRITIC = net("mlp", mlp={"hidden": (640, 256), "act": "leaky_relu"}, help="l
                                      "critic": {"hidden": (32,)}}})
 def smiles_aae(
     info: DataInfo,
-    latent_dim: PosInt = 128,
+    latent_dim: Size = 128,
     encoder: Spec = AAE_ENCODER,
     decoder: Spec = AAE_DECODER,
     critic: Spec = SEQ_CRITIC,
-    weight: NonNegFloat = 1.0,
-    temperature: NonNegFloat = 1.0,
+    weight: Weight = 1.0,
+    temperature: Annotated[float, Range(0, 100, lo_open=True)] = 1.0,
 ) -> AE:
     """The adversarial autoencoder of :mod:`genzoo.models.latent_matching` (``aae``) with sequence networks.
+
+    Args:
+        latent_dim: size of the code.
+        encoder, decoder, critic: the networks (``--set model.critic.hidden=[640,256]``).
+        weight: λ of the encoder's adversarial term.
+        temperature: softmax temperature when sampling.
 
     MOSES's AAE: a bidirectional encoder of 512 units, a 2-layer decoder of 512, codes of 128,
     a 640-256 critic, the paper's two phases (reconstruction; then critic, then encoder against
