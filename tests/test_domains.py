@@ -244,10 +244,23 @@ def test_cli_translate_and_bad_inputs(tmp_path: Path, capsys, monkeypatch) -> No
     Image.fromarray((np.random.default_rng(0).random((40, 40)) * 255).astype("uint8")).save(tmp_path / "one.png")
     assert run_cli("translate", out, "-i", tmp_path / "one.png", "-o", tmp_path / "one.npz") == 0
     assert np.load(tmp_path / "one.npz")["x"].shape == (1, 1, 16, 16)
+    plain = tmp_path / "so"  # a model that does not translate
+    assert run_cli("train", "source_only", "--data", "digits+digits", "--steps", 1, "--out", plain, "--set", "data.size=16",
+                   "--set", "train.progress=false") == 0
+    for c in ("cat", "dog"):  # 8x8 grey images of two classes unlike the digits'
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((np.arange(64).reshape(8, 8) * (i + 1) % 256).astype("uint8")).save(tmp_path / "pets" / c / f"{i}.png")
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 3, 8, 8)).astype("uint8")
+    rgb[0, 0, 0, :2] = 0, 255  # the full range after scaling, like digits
+    np.savez(tmp_path / "rgb.npz", x=rgb, y=np.arange(20) % 10)
     capsys.readouterr()
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     bad = [
+        (("translate", plain, "-i", "test", "-o", tmp_path / "x.png"), "SourceOnly does not translate"),
+        (("train", "adda", "--data", f"digits+folder:{tmp_path / 'pets'}", "--steps", 1), "different class sets"),
+        (("train", "cyclegan", "--data", f"digits+npz:{tmp_path / 'rgb.npz'}", "--steps", 1), "--set data.channels=1"),
         (("translate", out, "--direction", "a2c", "-i", "test", "-o", tmp_path / "x.png"), "translates a2b or b2a, not 'a2c'"),
         (("train", "cyclegan", "--data", "digits+mnistt", "--steps", 1), "unknown dataset 'mnistt'"),
         (("train", "cyclegan", "--data", "digits", "--steps", 1), "two domains"),
