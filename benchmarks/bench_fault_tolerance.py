@@ -109,6 +109,7 @@ def fuzz(n: int, seed: int, wall: float, cpu: int) -> dict:
 
     import fuzzing
 
+    fuzzing.warm()
     counts: collections.Counter = collections.Counter()
     failures: list[tuple[str, str, str]] = []
     t0 = time.time()

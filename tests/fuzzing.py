@@ -20,6 +20,7 @@ the cache (``GENZOO_CACHE``, ``XDG_CACHE_HOME``), so any file written outside ``
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -53,6 +54,7 @@ _TEXT = ["", " ", "null", "~", "none", "auto", "yes", "abc", "1e-4", "-1e9", "0x
          "a" * 300]
 
 
+@functools.lru_cache(maxsize=None)
 def options(model: str, dataset: str) -> dict[str, list[object]]:
     """Every real option path of the model (nested components included), the dataset and the
     trainer, each with values plausible for its type: its default, values near it, its bounds
@@ -88,6 +90,13 @@ def options(model: str, dataset: str) -> dict[str, list[object]]:
     out["train.players.model.lr"] = [1e-3, 10.0]
     out["train.players.critic.lr"] = [1e-4]
     return out
+
+
+def warm() -> None:
+    """List every case's options once, before hypothesis draws (importing modules inside a draw trips its checks)."""
+    for m in MODELS:
+        for d in DATASETS:
+            options(m, d)
 
 
 def option_paths(model: str, dataset: str) -> list[str]:

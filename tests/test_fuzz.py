@@ -13,8 +13,10 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from fuzzing import cases, run_case  # noqa: E402
+from fuzzing import cases, run_case, warm  # noqa: E402
 from helpers import one_thread  # noqa: E402,F401
+
+warm()
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None,

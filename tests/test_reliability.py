@@ -441,6 +441,8 @@ def test_bench_gives_a_flow_an_nll_number_with_its_kind(tmp_path) -> None:
     assert isinstance(got["realnvp"]["value"], float) and got["realnvp"]["protocol"]["kind"] == "exact"
     assert isinstance(got["vae"]["value"], float) and got["vae"]["protocol"]["kind"] == "bound"
     assert got["gan"]["value"] is None and "needs an exact log_prob, an nll_bound or an energy" in got["gan"]["reason"]
+    md = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "(exact)" in md and "(bound)" in md and "- nll (exact: realnvp): kind=exact" in md
 
 
 def test_fid_without_a_cached_feature_net_says_what_it_does_and_how_long(tmp_path, monkeypatch, capsys) -> None:

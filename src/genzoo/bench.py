@@ -324,7 +324,8 @@ def _cell(res: dict[str, Any] | None) -> str:
             return "error"
         return "n/a" if res.get("value") is None else str(res.get("value"))
     s = _num(res.get("stderr"))
-    return f"{v:.4g} ± {s:.2g}" if s is not None else f"{v:.4g}"
+    kind = (res.get("protocol") or {}).get("kind")  # exact, bound or estimate (nll): never mistaken for each other
+    return (f"{v:.4g} ± {s:.2g}" if s is not None else f"{v:.4g}") + (f" ({kind})" if kind else "")
 
 
 def _best(board: dict[str, Any], metric: str) -> float | None:
@@ -368,10 +369,14 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
         lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {f(r['train_s'])} | {f(r['eval_s'])} | {f(r['steps'])} |")
     protocols = []
     for m in ms:
-        p = next((r["metrics"][m].get("protocol") for r in board["rows"] if r["status"] == "ok"
-                  and isinstance(r["metrics"].get(m, {}).get("protocol"), dict)), None)
-        if p:
-            protocols.append(f"- {m}: " + ", ".join(f"{k}={v}" for k, v in p.items()))
+        kinds: dict[Any, tuple[dict[str, Any], list[str]]] = {}  # one line per kind of figure (nll: exact, bound, estimate)
+        for r in board["rows"]:
+            p = r["metrics"].get(m, {}).get("protocol") if r["status"] == "ok" else None
+            if isinstance(p, dict):
+                kinds.setdefault(p.get("kind"), (p, []))[1].append(r["model"])
+        for kind, (p, who) in kinds.items():
+            label = f"{m} ({kind}: {', '.join(who)})" if len(kinds) > 1 else m
+            protocols.append(f"- {label}: " + ", ".join(f"{k}={v}" for k, v in p.items()))
     if protocols:
         lines += ["", "Protocols:", "", *protocols]
     if notes:
