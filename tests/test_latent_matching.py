@@ -182,6 +182,67 @@ def test_semi_supervised_aae_trains_its_classifier_on_the_labelled_few(tmp_path)
     assert x.shape == (6, *data.info.shape)
 
 
+# -- MMD GAN: the critic's autoencoder learns the kernel's features -----------------------------
+
+
+def _mmd_gan(ae_weight: float = 8.0, clip: float = 0.01):  # noqa: ANN202
+    data = tiny_images()
+    model = genzoo.build("mmd_gan", data.info, latent_dim=3, code_dim=4, generator={"hidden": (16,)},
+                         critic_encoder={"hidden": (32,)}, ae_weight=ae_weight, clip=clip)
+    return model, Batch(data.x_train[:32])
+
+
+def test_mmd_gan_critic_carries_the_autoencoder_regulariser_and_clips_only_its_features() -> None:
+    torch.manual_seed(0)
+    model, batch = _mmd_gan()
+    critic, generator = model.players()
+    assert [p.name for p in model.players()] == ["critic", "generator"] and critic.repeat == model.n_critic
+    assert {id(p) for p in critic.params} == {id(p) for p in model.critic.parameters()}
+    out = critic.loss(batch)
+    out["loss"].backward()
+    # the decoder only enters the critic's loss through the reconstruction terms (lambda_AE)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.critic.decoder.parameters())
+    assert float(out["mmd2"]) >= 0 and float(out["ae"]) > 0
+    plain, batch = _mmd_gan(ae_weight=0.0)
+    plain.critic_loss(batch)["loss"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in plain.critic.decoder.parameters())
+    # generator: the square root of the biased MMD² on the critic's features; its gradient reaches every weight
+    model.zero_grad()
+    g = generator.loss(batch)
+    assert torch.allclose(g["loss"], g["mmd2"].clamp_min(1e-12).sqrt())
+    g["loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.params)
+    # weight clipping after each critic update: the feature map (encoder) only, as in the authors' code
+    with torch.no_grad():
+        for p in model.critic.parameters():
+            p.fill_(0.5)
+    critic.after_step()
+    assert all(float(p.detach().abs().max()) <= model.clip for p in model.critic.encoder.parameters())
+    assert all(torch.all(p == 0.5) for p in model.critic.decoder.parameters())
+
+
+def test_mmd_gan_critic_raises_the_discrepancy_it_sees() -> None:
+    """With the generator fixed, the critic's updates (the max over kernels) raise MMD² on its features."""
+    torch.manual_seed(0)
+    model, batch = _mmd_gan(clip=0.5)
+    critic = model.players()[0]
+    opt = torch.optim.Adam(critic.params, lr=3e-3)
+
+    def mmd_now() -> float:
+        torch.manual_seed(1)  # the same generated batch each time
+        with torch.no_grad():
+            return float(model.critic_loss(batch)["mmd2"])
+
+    before = mmd_now()
+    for _ in range(60):
+        opt.zero_grad()
+        critic.loss(batch)["loss"].backward()
+        opt.step()
+        critic.after_step()
+    after = mmd_now()
+    assert after > 2 * before, (before, after)
+
+
 def test_disentangled_wae_swaps_the_label_code() -> None:
     data = tiny_images(n_train=256)
     torch.manual_seed(0)
