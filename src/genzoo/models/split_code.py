@@ -279,7 +279,7 @@ def aae_cluster(
     return _categorical_aae(info, categories, style_dim, 0, encoder, decoder, likelihood, critic, 0, 100)
 
 
-@MODELS.register("dwae", help="disentangled Wasserstein autoencoder (Li et al. 2023): z=[z_f, z_s], a classifier reads the label "
+@MODELS.register("dwae", help="disentangled Wasserstein autoencoder (Li et al. 2023): z = (z_f, z_s), a classifier reads the label "
                  "from z_f, MMD to N(0, I); swap z_f to edit", data_kinds=("image",),
                  tiny_fit={"model": {"encoder": {"type": "mlp", "hidden": (64, 64)}}})
 def dwae(
