@@ -83,6 +83,22 @@ def test_tanimoto_aggregates_match_rdkit() -> None:
     assert M.tanimoto_agg(empty, empty, "max") == pytest.approx([1.0, 1.0])  # MOSES: two empty fingerprints are alike
 
 
+@pytest.mark.parametrize("density", [0.04, 0.4])  # MOSES-like sparse fingerprints; dense ones (> 255 bits: uint16 counts)
+def test_chunked_tanimoto_equals_the_all_pairs_matrix(density: float) -> None:
+    rng = np.random.default_rng(0)
+    ref = (rng.random((203, 1024)) < density).astype(np.uint8)
+    gen = (rng.random((37, 1024)) < density).astype(np.uint8)
+    ref[5], gen[3] = 0, 0  # empty fingerprints: similarity 1 to each other, 0 to the rest
+    both = gen.astype(np.int64) @ ref.T.astype(np.int64)  # the slow path: every pair, exact integers
+    union = gen.sum(1)[:, None] + ref.sum(1)[None, :] - both
+    T = np.where(union > 0, both / np.maximum(union, 1), 1.0).astype(np.float32).astype(np.float64)  # (G, R)
+    for chunk in (16, 64, 4096):  # several blocks, a ragged last block, one block
+        assert np.array_equal(M.tanimoto_agg(ref, gen, "max", chunk=chunk), T.max(1))  # bit for bit
+        mean1, mean2 = M.tanimoto_agg(ref, gen, "mean", p=(1, 2), chunk=chunk)
+        np.testing.assert_allclose(mean1, T.mean(1), rtol=1e-12)
+        np.testing.assert_allclose(mean2, np.sqrt((T**2).mean(1)), rtol=1e-12)
+
+
 def test_snn_and_internal_diversity_in_the_table() -> None:
     gen = ["CCO", "CCO", "c1ccccc1O"]
     out = M.moses_scores(gen, {"Test": reference("CCO", "CCN")})
@@ -195,3 +211,20 @@ def test_moses_metric_without_rdkit_is_na_naming_the_extra(tmp_path: Path, monke
     monkeypatch.setattr(M, "rdkit", no_rdkit)
     res = evaluate(model, "moses", data=data)["metrics"]["moses"]
     assert res["value"] is None and "genzoo[molecules]" in res["reason"]
+
+
+def test_pooled_moments_are_those_of_the_stacked_sets() -> None:
+    rng = np.random.default_rng(1)
+    parts = [rng.normal(size=(n, 5)) + i for i, n in enumerate((7, 12, 30))]
+    mu, cov, n = M.pool_moments([(p.mean(0), np.cov(p.T), len(p)) for p in parts])
+    stacked = np.concatenate(parts)
+    assert n == len(stacked)
+    np.testing.assert_allclose(mu, stacked.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(stacked.T), rtol=1e-10, atol=1e-12)
+
+
+def test_moses_scores_keeps_the_set_statistics_for_pooling() -> None:
+    keep: dict = {}
+    gen = ["CC(=O)Nc1ccccc1", "c1ccc2ccccc2c1", "C1CC"]
+    M.moses_scores(gen, {"Test": reference("CCO", "CCN")}, keep=keep)
+    assert keep["frag"] == M.fragments(mols(*gen[:2])) and keep["scaf"] == M.scaffolds(mols(*gen[:2]))

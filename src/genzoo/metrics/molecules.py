@@ -111,30 +111,46 @@ def fingerprints(mols: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str = "max", p: int | Sequence[int] = 1) -> np.ndarray:
+def tanimoto_agg(ref: np.ndarray, gen: np.ndarray, agg: str = "max", p: int | Sequence[int] = 1,
+                 chunk: int = 4096) -> np.ndarray:
     r"""For each fingerprint of ``gen``, the max (``agg="max"``) or power mean ``(mean_j T^p)^{1/p}`` of its
     Tanimoto similarities T = |a∧b| / (|a| + |b| − |a∧b|) to every fingerprint of ``ref`` -> ``(len(gen),)``
     (``(len(p), len(gen))`` for several powers ``p``).
 
     Two empty fingerprints have similarity 1 (as MOSES). Exact integer counts: fingerprints are
-    sparse (~40 of 1024 bits), so |a∧b| for all of ``ref`` at once is the sum of the ``ref``
-    bit-columns at a's set bits, a few times cheaper than a dense matrix product.
+    sparse (~40 of 1024 bits), so |a∧b| for a block of ``ref`` is the sum of that block's
+    bit-columns at a's set bits — ~25x less arithmetic than a dense matrix product. ``ref`` is
+    taken ``chunk`` molecules at a time so that those columns stay in the CPU cache while every
+    ``gen`` row visits them: against MOSES's 176,074 test molecules this is ~9x sooner than one
+    pass over the whole of ``ref`` per row, with the same float32 similarities (the maxima are
+    equal bit for bit; the means differ only in summation order).
     """
     ps = [p] if isinstance(p, int) else list(p)
-    ref_t = np.ascontiguousarray(ref.T, dtype=np.uint16)  # (bits, R): row k = which refs have bit k
-    ref_n = ref.sum(1).astype(np.float32)  # (R,) |b|
-    out = np.empty((len(ps), len(gen)))
-    for i, row in enumerate(gen):
-        on = np.flatnonzero(row)
-        both = ref_t[on].sum(0, dtype=np.uint16).astype(np.float32)  # (R,) |a ∧ b|
-        union = ref_n + len(on) - both
-        t = np.divide(both, union, out=np.ones_like(both), where=union > 0)
-        if agg == "max":
-            out[:, i] = t.max()
-        else:
-            t64 = t.astype(np.float64)
-            for j, pj in enumerate(ps):
-                out[j, i] = np.mean(t64 if pj == 1 else t64**pj) ** (1.0 / pj)
+    ons = [np.flatnonzero(row) for row in gen]  # a's set bits
+    n_on = np.array([len(o) for o in ons], dtype=np.float32)  # (G,) |a|
+    count = np.uint8 if len(n_on) == 0 or n_on.max() < 256 else np.uint16  # |a ∧ b| <= |a|: no overflow
+    best = np.full(len(gen), -np.inf, dtype=np.float32)
+    sums = np.zeros((len(ps), len(gen)))
+    for s in range(0, len(ref), chunk):
+        block = ref[s : s + chunk]
+        cols = np.ascontiguousarray(block.T, dtype=count)  # (bits, C): row k = which refs of the block have bit k
+        ref_n = block.sum(1, dtype=np.int64).astype(np.float32)  # (C,) |b|
+        for i, on in enumerate(ons):
+            both = cols[on].sum(0, dtype=count).astype(np.float32)  # (C,) |a ∧ b|
+            union = ref_n + n_on[i] - both
+            t = np.divide(both, union, out=np.ones_like(both), where=union > 0)
+            if agg == "max":
+                m = t.max()
+                if m > best[i]:
+                    best[i] = m
+            else:
+                t64 = t.astype(np.float64)
+                for j, pj in enumerate(ps):
+                    sums[j, i] += (t64 if pj == 1 else t64**pj).sum()
+    if agg == "max":
+        out = np.repeat(best.astype(np.float64)[None], len(ps), 0)
+    else:
+        out = np.stack([(sums[j] / len(ref)) ** (1.0 / pj) for j, pj in enumerate(ps)])
     return out[0] if isinstance(p, int) else out
 
 
@@ -254,6 +270,18 @@ def fcd_from_stats(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
     return float(frechet_distance(t(a[0]), t(a[1]), t(b[0]), t(b[1])))
 
 
+def pool_moments(parts: Sequence[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""Mean and covariance (``ddof=1``, as :func:`fcd_stats`) of the union of sets given as ``(mean, cov, n)``.
+
+    Σ = (Σ_k (n_k − 1) Σ_k + n_k μ_k μ_kᵀ − N μ μᵀ) / (N − 1) with N = Σ_k n_k, μ = Σ_k n_k μ_k / N:
+    exactly the moments of the stacked activations, without keeping or recomputing them.
+    """
+    n = sum(k for _, _, k in parts)
+    mu = sum(k * m for m, _, k in parts) / n
+    scatter = sum((k - 1) * c + k * np.outer(m, m) for m, c, k in parts) - n * np.outer(mu, mu)
+    return mu, scatter / (n - 1), n
+
+
 # --------------------------------------------------------------------------- reference statistics
 
 
@@ -350,6 +378,7 @@ def moses_scores(
     unique_k: Sequence[int] = (1000, 10000),
     filters_root: str | None = None,
     progress: Callable[[str], None] | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every MOSES figure of the generated SMILES ``gen`` (see the module notes).
 
@@ -359,6 +388,9 @@ def moses_scores(
         train: training SMILES (as published) for novelty; ``None`` leaves novelty out.
         unique_k: the k of unique@k.
         filters_root: where the MOSES filter tables are looked for (``--data-root``).
+        keep: if given, filled with the samples' set statistics, so that several sets can be
+            pooled without scoring them again: ``"fcd"`` (ChemNet mean, covariance, count; only
+            when an FCD was computed), ``"frag"`` and ``"scaf"`` (the count ``Counter``s).
 
     Returns:
         ``{figure: {"value", "stderr" (None when no closed form), "n"}}`` in MOSES's order.
@@ -382,11 +414,15 @@ def moses_scores(
             if gen_fcd is None:
                 say(f"ChemNet activations of {len(can)} samples")
                 gen_fcd = fcd_stats(can)
+                if keep is not None:
+                    keep["fcd"] = (*gen_fcd, len(can))
             out[f"FCD/{split}"] = {"value": fcd_from_stats(gen_fcd, ref.fcd), "stderr": None, "n": len(can)}
         say(f"nearest-neighbour similarity to {split} ({ref.n} molecules)")
         out[f"SNN/{split}"] = _mean(tanimoto_agg(ref.fps, fps, "max"))
     say("fragments and scaffolds")
     frag, scaf = fragments(mols), scaffolds(mols)
+    if keep is not None:
+        keep["frag"], keep["scaf"] = frag, scaf
     for split, ref in references.items():
         out[f"Frag/{split}"] = {"value": cos_similarity(ref.frag, frag), "stderr": None, "n": len(mols)}
         out[f"Scaf/{split}"] = {"value": cos_similarity(ref.scaf, scaf), "stderr": None, "n": len(mols)}
