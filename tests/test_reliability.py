@@ -105,13 +105,16 @@ def test_unwritable_out_and_output_are_one_sentence(capsys, tmp_path) -> None:
 
 
 def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_path, capsys) -> None:
-    long_out = tmp_path / ("x" * 70) / ("y" * 70) / "run"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    long_out = blocker / ("x" * 70) / ("y" * 70) / "run"  # unwritable: the message names the whole path
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run([sys.executable, "-m", "genzoo", "train", "vae", "--data", "digits", "--out", str(long_out),
-                           "--set", "train.lr=-1"], capture_output=True, text=True, env=env, timeout=300)
+                           "--steps", "2"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "train.lr must be float > 0" in lines[0], proc.stderr  # one line, however long
+    assert len(lines) == 1 and f"cannot create run folder {long_out} " in lines[0], proc.stderr  # one line, however long
+    assert len(lines[0]) > 2 * 80  # long enough that wrapping at 80 columns would have split it (and the path)
     assert run_cli("--version") == 0
     assert capsys.readouterr().out.strip() == f"genzoo {genzoo.__version__}"
     assert (Path(genzoo.__file__).parent / "py.typed").is_file()
