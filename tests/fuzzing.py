@@ -35,13 +35,36 @@ from hypothesis import strategies as st
 # matplotlib's own font cache is not genzoo's doing: keep it out of the folders being watched
 os.environ.setdefault("MPLCONFIGDIR", os.path.join(os.path.expanduser("~"), ".cache", "matplotlib"))
 
-#: Models and datasets the cases draw from: 2-D data (fast) and the bundled 8x8 digits.
-MODELS = ("vae", "iwae", "ae", "gan", "wgan_gp", "realnvp", "gmmn", "ebgan")
-DATASETS = ("8gaussians", "moons", "swissroll", "checkerboard", "pinwheel", "digits")
+_POINTS = ("8gaussians", "moons", "swissroll", "checkerboard", "pinwheel")
+_SMALL = _POINTS + ("digits",)  # 2-D data (fast) and the bundled 8x8 digits
+#: Each model with the datasets its cases draw from: one or more of every family, and each data
+#: kind (points, images, two-domain pairs, SMILES sequences). ``smiles`` stands for
+#: ``smiles:FILE``, a small file of molecules written once per process (:func:`smiles_file`).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    **{m: _SMALL for m in ("vae", "iwae", "ae", "gan", "wgan_gp", "realnvp", "gmmn", "ebgan")},
+    **{m: _SMALL for m in ("aae", "wae_mmd", "factor_vae")},  # latent matching
+    **{m: ("digits+digits",) for m in ("cyclegan", "dann")},  # two domains
+    **{m: ("smiles",) for m in ("char_rnn", "smiles_vae")},  # sequences
+    "ddpm": _SMALL,  # diffusion (drawn once it is registered)
+}
+
+
+def _registered() -> tuple[str, ...]:
+    import genzoo  # noqa: F401  (fills the registries)
+    from genzoo.registry import MODELS as MS
+
+    return tuple(m for m in FAMILIES if m in MS.names())
+
+
+#: Models and datasets the cases draw from.
+MODELS = _registered()
+DATASETS = tuple(dict.fromkeys(d for m in MODELS for d in FAMILIES[m]))
 #: Settings every case gets first (a case may override them) and last (it may not): small data
 #: so a case that trains is quick, a time budget so a valid long run still ends, one thread,
 #: and no logger (an MLflow store would be written outside --out by design).
 BASE = ["--set", "data.n_train=2000", "--set", "data.n_test=500", "--set", "train.log_every=5"]
+#: First settings by dataset where the 2-D ones do not apply (digits: 1500 training images).
+BASE_OF = {"digits": BASE[-2:], "smiles": BASE[-2:], "digits+digits": ["--set", "data.size=16", *BASE[-2:]]}
 FORCED = ["--set", "train.max_minutes=0.02", "--set", "train.progress=false", "--set", "train.threads=1",
           "--set", "train.logger=none"]
 NOT_FUZZED = {"train.max_minutes", "train.progress", "train.threads", "train.logger"}
@@ -65,8 +88,11 @@ def options(model: str, dataset: str) -> dict[str, list[object]]:
     from genzoo.registry import DATASETS as DS, MODELS as MS
     from genzoo.train import TrainConfig
 
+    from genzoo.data.pairs import load_pair
+
+    factory = load_pair if "+" in dataset else DS.get(dataset)
     rows = [("model." + o.path, o) for o in options_of(MS.get(model))]
-    rows += [("data." + o.path, o) for o in options_of(DS.get(dataset), ("root", "path"))]
+    rows += [("data." + o.path, o) for o in options_of(factory, ("root", "path", "name"))]
     rows += [("train." + o.path, o) for o in options_of(TrainConfig, ())]
     out: dict[str, list[object]] = {}
     for path, o in rows:
@@ -92,11 +118,33 @@ def options(model: str, dataset: str) -> dict[str, list[object]]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def smiles_file() -> Path:
+    """A small ``.smi`` file of molecules (one per line) in a temporary folder of this process."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="genzoo-fuzz-smiles-"))
+    atexit.register(shutil.rmtree, folder, True)
+    pool = ["CCO", "CCN", "CCCO", "CC(=O)O", "c1ccccc1", "c1ccccc1O", "c1ccncc1", "CC(C)C", "CCOC(=O)C", "C1CCCCC1", "CCS",
+            "CC#N", "c1ccc(Cl)cc1", "OCC(O)CO", "CN(C)C", "c1ccc2[nH]ccc2c1", "CC(=O)Nc1ccccc1", "FC(F)F"]
+    path = folder / "mols.smi"
+    path.write_text("\n".join(pool * 12) + "\n")
+    return path
+
+
+def data_arg(dataset: str) -> str:
+    """The ``--data`` argument of a dataset of :data:`FAMILIES`."""
+    return f"smiles:{smiles_file()}" if dataset == "smiles" else dataset
+
+
 def warm() -> None:
     """List every case's options once, before hypothesis draws (importing modules inside a draw trips its checks)."""
     for m in MODELS:
-        for d in DATASETS:
+        for d in FAMILIES[m]:
             options(m, d)
+    smiles_file()
 
 
 def option_paths(model: str, dataset: str) -> list[str]:
@@ -134,14 +182,14 @@ values = st.one_of(st.sampled_from(_PLAUSIBLE).map(_text), hostile)
 @st.composite
 def cases(draw: st.DrawFn) -> list[str]:
     """One hostile ``genzoo train`` argument list (without ``--out``)."""
-    model, data = draw(st.sampled_from(MODELS)), draw(st.sampled_from(DATASETS))
+    model = draw(st.sampled_from(MODELS))
+    data = draw(st.sampled_from(FAMILIES[model]))
     plausible = options(model, data)
     paths = option_paths(model, data)
     keys = st.one_of(st.sampled_from(paths), st.sampled_from(paths).map(lambda p: p + ".x"),
                      st.sampled_from(["model.nope", "data.n_trian", "train.", "model..latent_dim", "train.players", "model",
                                       "model.encoder.type.x", "nope.lr", "model.__class__", "data.root"]))
-    base = BASE if data != "digits" else BASE[-2:]  # digits has no size options: 1500 training images
-    argv = ["train", model, "--data", data, "--steps", str(draw(st.sampled_from([1, 3, 8, 40])))] + base
+    argv = ["train", model, "--data", data_arg(data), "--steps", str(draw(st.sampled_from([1, 3, 8, 40])))] + BASE_OF.get(data, BASE)
     for _ in range(draw(st.integers(1, 3))):
         if draw(st.integers(0, 3)):  # three in four: a real option with a value plausible for its type
             path = draw(st.sampled_from(sorted(plausible)))
