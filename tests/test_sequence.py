@@ -301,11 +301,13 @@ def test_eval_on_data_with_tokens_outside_the_vocabulary(char_run: Path, tmp_pat
 # --------------------------------------------------------------------------- your own SMILES files
 
 
-def test_smiles_file_formats_and_bad_input(tmp_path: Path, monkeypatch) -> None:
+def test_smiles_file_formats_and_bad_input(tmp_path: Path, monkeypatch, capsys) -> None:
     empty = tmp_path / "empty.smi"
     empty.write_text("\n# only a comment\n")
     with pytest.raises(GenzooError, match="holds no SMILES"):
         load_data(f"smiles:{empty}", canonical=False)
+    assert run_cli("train", "char_rnn", "--data", f"smiles:{empty}", "--set", "data.canonical=false", "--steps", 1) == 2
+    assert "holds no SMILES" in said(capsys)  # the CLI: that one sentence, exit 2
     with pytest.raises(GenzooError, match="does not exist"):
         load_data(f"smiles:{tmp_path / 'nope.smi'}")
     csv_file = tmp_path / "m.csv"
@@ -330,11 +332,13 @@ def test_smiles_file_formats_and_bad_input(tmp_path: Path, monkeypatch) -> None:
 
 
 @needs_rdkit
-def test_invalid_lines_skip_with_a_count_or_fail_with_line_numbers(tmp_path: Path) -> None:
+def test_invalid_lines_skip_with_a_count_or_fail_with_line_numbers(tmp_path: Path, capsys) -> None:
     f = tmp_path / "m.smi"
     f.write_text("CCO\nC1CC\nOCC\nc1ccccc1\nC(C\n")
     with pytest.raises(GenzooError, match=r"2 line\(s\) are not valid SMILES \(line 2, 5\)"):
         load_data(f"smiles:{f}", invalid="fail")
+    assert run_cli("train", "char_rnn", "--data", f"smiles:{f}", "--set", "data.invalid=fail", "--steps", 1) == 2
+    assert "line 2, 5" in said(capsys)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         d = load_data(f"smiles:{f}", invalid="skip", test_fraction=0.34)
