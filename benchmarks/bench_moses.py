@@ -235,7 +235,7 @@ def runs_table(args: argparse.Namespace) -> None:
         f"- {args.n:,} samples per model at temperature 1, seed {args.seed}; MOSES's rows: 30,000 samples, mean of 3 models "
         "trained 80-120 epochs on a GPU.",
         f"- best genzoo FCD/Test: {best} {results[best].get('FCD/Test', {}).get('value', math.nan):.3f} — "
-        f"{'beats' if beat else 'does NOT beat'} MOSES's AAE (0.556)."])
+        f"{'beats' if beat else 'does NOT beat'} MOSES's AAE (0.556)."] + [f"- {n}" for n in args.note])
     table = "\n".join(lines)
     print(table)
     print(notes)
@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", default="runs/moses/train_row.json", help="train row: per-repeat results (resumable)")
     ap.add_argument("--recompute", action="store_true", help="runs: score again even if eval.json holds moses")
     ap.add_argument("--no-scaffolds", action="store_true", help="leave out the scaffold test set (TestSF figures)")
+    ap.add_argument("--note", action="append", default=[], help="runs: a line added to the notes (e.g. why a model is missing)")
     ap.add_argument("--no-results", action="store_true", help="print only; do not append to RESULTS.md")
     add_common_args(ap)
     args = ap.parse_args(argv)
