@@ -102,6 +102,17 @@ def test_unwritable_out_and_output_are_one_sentence(capsys, tmp_path) -> None:
     assert run_cli("sample", run, "-n", 4, "-o", blocker / "x.png") == 2
     err = capsys.readouterr().err
     assert "cannot create the folder" in err and "Traceback" not in err, err
+    # a folder that exists but refuses new files (read-only; root ignores modes, so mkstemp is made to refuse)
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".x.png.abc.tmp"))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "mkstemp", refuse)
+        assert run_cli("sample", run, "-n", 4, "-o", tmp_path / "x.png") == 2
+    err = capsys.readouterr().err
+    assert f"cannot read or write {tmp_path / 'x.png'} (Permission denied)" in err and ".tmp" not in err, err
 
 
 def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_path, capsys) -> None:
