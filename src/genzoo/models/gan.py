@@ -19,6 +19,16 @@ energy (EBGAN)      r + relu(m - f)  (r, f: energies)         f (+ pull-away ter
 density_ratio       softplus(-r) + softplus(f)                -E f  (estimates KL(fake || real))
 ==================  =======================================  ==========================
 
+Fakes per round (``reuse_fakes``, every row of the table): by default the generator runs
+once per round. The critic's update scores ``G(z)`` detached; the generator's update then
+back-propagates through the *same* ``G(z)``, scored by the just-updated critic, as the
+reference DCGAN code does (PyTorch's DCGAN example; PyTorch-GAN's ``dcgan.py`` the other way
+round). Every update still minimises its row of the table: the critic's gradient is the one
+fresh fakes give (same z, same values), and the generator's is its loss's gradient at z, only
+that z is the one the critic has just seen (an O(learning rate) correlation). With
+``n_critic > 1`` the last critic update's fakes are reused. ``reuse_fakes=False`` draws new
+fakes for the generator (two generator forwards per round, the behaviour before 0.2).
+
 Conditioning (cGAN) appends a one-hot label to z and to the critic's input (as constant
 feature maps for conv critics). EBGAN, BEGAN and InfoGAN reuse this objective through small
 subclasses in :mod:`genzoo.models.gan_variants`.
@@ -190,6 +200,9 @@ class GAN(GenerativeModel):
             so it sees the diversity of a set and penalises mode collapse. The critic takes
             ``m * (C [+ K])`` input channels; batches must be divisible by m. 1: off.
         critic_optim, generator_optim: suggested optimizer settings of the two players.
+        reuse_fakes: one generator forward per round: the critic's fakes (kept with their
+            graph) are the generator's too (see the module notes); ``False``: fresh fakes for
+            the generator update.
     """
 
     def __init__(
@@ -208,6 +221,7 @@ class GAN(GenerativeModel):
         pack: int = 1,
         critic_optim: dict[str, Any] | None = None,
         generator_optim: dict[str, Any] | None = None,
+        reuse_fakes: bool = True,
     ) -> None:
         super().__init__()
         if out_act not in ("none", "sigmoid", "tanh"):
@@ -223,6 +237,8 @@ class GAN(GenerativeModel):
         self.n_critic, self.clip, self.gp_weight, self.out_act = n_critic, clip, gp_weight, out_act
         self.critic_optim = dict(critic_optim or {})
         self.generator_optim = dict(generator_optim or {})
+        self.reuse_fakes = reuse_fakes
+        self._kept: tuple[Tensor, Tensor | None, Tensor] | None = None  # this round's (G(z), y, z), with graph
 
     # -- players --------------------------------------------------------------------------
     def critic_params(self) -> list[nn.Parameter]:
@@ -279,9 +295,32 @@ class GAN(GenerativeModel):
     def sample(self, n: int, c: Tensor | None = None) -> Tensor:
         return self.generate(self.noise(n), self.labels(n, c))
 
-    def _fake(self, n: int, c: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def _fake(self, n: int, c: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """``(G(z, y), y, z)``: fresh noise, labels ``c`` (or uniform random ones when conditional)."""
         y = self.labels(n, c)
-        return self.generate(self.noise(n), y), y
+        z = self.noise(n)
+        return self.generate(z, y), y, z
+
+    def critic_fakes(self, n: int, c: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Fakes for a critic update, detached: ``(G(z, y), y, z)``.
+
+        With ``reuse_fakes`` (and autograd on) they are generated with their graph, which is
+        kept for this round's generator update (:meth:`generator_fakes`); otherwise under
+        ``no_grad``.
+        """
+        if self.reuse_fakes and torch.is_grad_enabled():
+            fake, y, z = self._fake(n, c)
+            self._kept = (fake, y, z)
+            return fake.detach(), y, z
+        with torch.no_grad():
+            return self._fake(n, c)
+
+    def generator_fakes(self, n: int, c: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Fakes for a generator update, with graph: the round's critic fakes when kept, else fresh."""
+        kept, self._kept = self._kept, None  # used once: the next round draws new noise
+        if kept is not None and kept[0].shape[0] == n and torch.is_grad_enabled():
+            return kept
+        return self._fake(n, c)
 
     # -- objective ------------------------------------------------------------------------
     def real_mean(self, batch: Batch) -> Callable[[Tensor], Tensor]:
@@ -295,8 +334,7 @@ class GAN(GenerativeModel):
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.x
         c = batch.c if self.num_classes else None
-        with torch.no_grad():
-            fake, y = self._fake(x.shape[0], c)  # conditional: fakes get the batch's labels
+        fake, y, _ = self.critic_fakes(x.shape[0], c)  # conditional: fakes get the batch's labels
         mean = self.real_mean(batch)
         out = self.adv.critic_loss(self.score(x, y), self.score(fake, y), mean)
         if self.gp_weight > 0:
@@ -306,7 +344,7 @@ class GAN(GenerativeModel):
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         c = batch.c if self.num_classes else None
-        fake, y = self._fake(batch.x.shape[0], c)
+        fake, y, _ = self.generator_fakes(batch.x.shape[0], c)
         loss = self.adv.generator_loss(self.score(fake, y))
         return {"loss": loss}
 
@@ -351,47 +389,51 @@ def _build(info: DataInfo, loss: AdversarialLoss, generator: Spec, critic: Spec,
 
 @MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
 def gan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
-    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack)
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack, reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
 def dcgan(info: DataInfo, latent_dim: Size = 100, generator: Spec = net("conv"), critic: Spec = net("conv"),
-          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: Pack = 1) -> GAN:
+          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
-    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack)
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, pack=pack, reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
 def cgan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
-    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, conditional=True, pack=pack)
+    return _build(info, adversarial_loss(loss), generator, critic, latent_dim, conditional=True, pack=pack, reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("fgan", help="f-GAN (Nowozin et al. 2016): critic maximises a variational f-divergence bound")
 def fgan(info: DataInfo, latent_dim: Size = 16,
          divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
          generator_update: Literal["alternative", "saddle"] = "alternative",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         divergence: the f-divergence whose variational bound the critic maximises.
         generator_update: alternative (max E g_f(V(G(z))), stronger early gradients) or saddle (min of the bound).
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
     return _build(info, adversarial_loss("fgan", divergence=divergence, generator=generator_update), generator, critic,
-                  latent_dim, pack=pack)
+                  latent_dim, pack=pack, reuse_fakes=reuse_fakes)
 
 
 # A clipped critic (c = 0.01) needs thousands of rounds on a 2-D mixture (~0.2-0.5 of samples on a
@@ -402,15 +444,16 @@ def fgan(info: DataInfo, latent_dim: Size = 16,
 @MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5",
                  data_kinds=("image",), tiny_fit={"lr": None, "steps": 100})
 def wgan(info: DataInfo, latent_dim: Size = 16, clip: PosFloat = 0.01, n_critic: NCritic = 5, generator: Spec = GENERATOR,
-         critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+         critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         clip: critic weights are clipped to [-clip, clip] after each update.
         n_critic: critic updates per generator update.
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
     return _build(info, adversarial_loss("wasserstein"), generator, critic, latent_dim, n_critic=n_critic, clip=clip,
-                  optim={"name": "rmsprop", "lr": 5e-5}, pack=pack)
+                  optim={"name": "rmsprop", "lr": 5e-5}, pack=pack, reuse_fakes=reuse_fakes)
 
 
 # no batch norm in the critic: the penalty is per example (Gulrajani et al. §4)
@@ -419,31 +462,34 @@ def wgan(info: DataInfo, latent_dim: Size = 16, clip: PosFloat = 0.01, n_critic:
 def wgan_gp(info: DataInfo, latent_dim: Size = 16, gp_weight: Weight = 10.0, n_critic: NCritic = 5, generator: Spec = GENERATOR,
             critic: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                help="D: data -> score, without batch norm (the penalty is per example)"),
-            pack: Pack = 1) -> GAN:
+            pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         gp_weight: λ of the gradient penalty.
         n_critic: critic updates per generator update.
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
     return _build(info, adversarial_loss("wasserstein"), generator, critic, latent_dim, n_critic=n_critic,
-                  gp_weight=gp_weight, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}, pack=pack)
+                  gp_weight=gp_weight, optim={"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}, pack=pack, reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
-def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
-    return _build(info, adversarial_loss("least_squares"), generator, critic, latent_dim, pack=pack)
+    return _build(info, adversarial_loss("least_squares"), generator, critic, latent_dim, pack=pack, reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)",
                  tiny_fit={"steps": 600})  # slower start than the log-loss GANs on the 2-D mixture
-def hinge_gan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1) -> GAN:
+def hinge_gan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
-    return _build(info, adversarial_loss("hinge"), generator, critic, latent_dim, pack=pack)
+    return _build(info, adversarial_loss("hinge"), generator, critic, latent_dim, pack=pack, reuse_fakes=reuse_fakes)

@@ -97,7 +97,7 @@ class EBGAN(GAN):
         return self.energy(x, self.critic(x))
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
-        fake, _ = self._fake(batch.x.shape[0], None)
+        fake, _, _ = self.generator_fakes(batch.x.shape[0], None)
         codes = self.critic.encode(fake)
         adv = self.adv.generator_loss(self.energy(fake, self.critic.decode(codes)))
         pt = pull_away(codes)
@@ -120,8 +120,7 @@ class BEGAN(GAN):
         return (self.critic(x) - x).abs().flatten(1).mean(1)  # L(v), (B,)
 
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
-        with torch.no_grad():
-            fake, _ = self._fake(batch.x.shape[0], None)
+        fake, _, _ = self.critic_fakes(batch.x.shape[0], None)
         l_real, l_fake = batch.mean(self.score(batch.x)), self.score(fake).mean()
         balance = (self.gamma * l_real - l_fake).detach()
         self._balance = balance  # applied to k_t once this update has been taken
@@ -168,9 +167,7 @@ class InfoGAN(GAN):
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         """The adversarial loss plus λ·(-log Q(c | G(z, c))) on the fakes: the body learns features
         from which Q can read the codes; without it Q sees only real-vs-fake features."""
-        with torch.no_grad():
-            z = self.noise(batch.x.shape[0])
-            fake = self.generate(z)
+        fake, _, z = self.critic_fakes(batch.x.shape[0], None)
         h, fake_score = critic_split(self.critic, fake)
         out = self.adv.critic_loss(self.score(batch.x), fake_score.reshape(-1), self.real_mean(batch))
         ce, gauss, acc = self.codes_nll(h, z)
@@ -202,8 +199,7 @@ class InfoGAN(GAN):
         return ce, gauss, acc
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
-        z = self.noise(batch.x.shape[0])
-        fake = self.generate(z)
+        fake, _, z = self.generator_fakes(batch.x.shape[0], None)
         h, score = critic_split(self.critic, fake)
         adv = self.adv.generator_loss(score.reshape(-1))
         ce, gauss, acc = self.codes_nll(h, z)
@@ -236,17 +232,19 @@ AE_DECODER = net(follow="encoder", mirror=True, mlp={"hidden": (128, 128), "act"
 
 @MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
 def ebgan(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None, margin: PosFloat = 1.0, pt_weight: Weight = 0.1,
-          generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER) -> EBGAN:
+          generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER, reuse_fakes: bool = True) -> EBGAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
         margin: m of the critic's hinge on generated energies.
         pt_weight: weight of the pull-away term in the generator loss.
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
     gen = generator.build(in_shape=(latent_dim,), out_shape=tuple(info.shape))
     critic = autoencoder_critic(info, encoder, decoder, code_dim)
     return EBGAN(gen, critic, adversarial_loss("energy", margin=margin), info, latent_dim, pt_weight,
-                 out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN))
+                 out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN),
+                 reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("began", help="boundary-equilibrium GAN (Berthelot et al. 2017): equilibrium γ, k_t controller")
@@ -254,30 +252,35 @@ def began(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None,
           gamma: Annotated[float, Range(0, 1, lo_open=True)] = 0.5, lambda_k: Annotated[float, Range(0, 1)] = 1e-3,
           generator: Spec = GENERATOR, encoder: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                                            help="the critic's encoder: data -> code (no batch norm)"),
-          decoder: Spec = AE_DECODER) -> BEGAN:
+          decoder: Spec = AE_DECODER, reuse_fakes: bool = True) -> BEGAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
         gamma: the equilibrium ratio γ = E L(G(z)) / E L(x).
         lambda_k: the k_t controller's gain.
+        reuse_fakes: one generator forward per round (the critic's fakes serve the generator update too).
     """
     gen = generator.build(in_shape=(latent_dim,), out_shape=tuple(info.shape))
     critic = autoencoder_critic(info, encoder, decoder, code_dim)
     optim = {"name": "adam", "lr": 1e-4, "betas": (0.5, 0.999)}
     return BEGAN(gen, critic, info, latent_dim, gamma, lambda_k, out_act=output_activation(info),
-                 critic_optim=optim, generator_optim=dict(optim))
+                 critic_optim=optim, generator_optim=dict(optim), reuse_fakes=reuse_fakes)
 
 
 @MODELS.register("infogan", help="InfoGAN (Chen et al. 2016): categorical + continuous codes, Q head on the critic body")
 def infogan(info: DataInfo, latent_dim: Annotated[int, Range(0, 2**20)] = 16, n_cat: Annotated[int, Range(0, 100)] = 1,
             cat_dim: Annotated[int, Range(2, 10_000)] = 10, n_cont: Annotated[int, Range(0, 100)] = 2,
             info_weight: Weight = 1.0, cont_weight: Weight = 0.1, generator: Spec = GENERATOR, critic: Spec = CRITIC,
-            q_head: Spec = net("mlp", mlp={"hidden": (128,), "act": "leaky_relu"}, help="Q: critic features -> code logits and Gaussian parameters")) -> InfoGAN:
+            q_head: Spec = net("mlp", mlp={"hidden": (128,), "act": "leaky_relu"}, help="Q: critic features -> code logits and Gaussian parameters"), reuse_fakes: bool = False) -> InfoGAN:
     """Args:
         latent_dim: size of the noise part of the generator input.
         n_cat, cat_dim: categorical codes and their number of categories.
         n_cont: continuous codes, uniform on [-1, 1].
         info_weight, cont_weight: λ of the categorical and of the continuous information terms.
+        reuse_fakes: one generator forward per round. Off by default: Q is trained in the critic
+            update on the very fakes whose codes the generator's information term then scores; on
+            the 2-D mixture of the tiny-fit test that fit worse (share of samples on a mode over
+            four seeds 0.25 / 0.89 / 0.22 / 0.15, against 0.66 / 0.52 / 0.31 / 0.94 without reuse).
     """
     codes = n_cat * cat_dim + n_cont
     gen, crit = build_gan_nets(info, generator, critic, latent_dim + codes)
@@ -286,4 +289,4 @@ def infogan(info: DataInfo, latent_dim: Annotated[int, Range(0, 2**20)] = 16, n_
     q = q_head.build(in_shape=(crit.feature_dim,), out_shape=(n_cat * cat_dim + 2 * n_cont,))
     return InfoGAN(gen, crit, q, adversarial_loss("non_saturating"), info, latent_dim, n_cat, cat_dim, n_cont,
                    info_weight, cont_weight, out_act=output_activation(info), critic_optim=dict(ADAM_DCGAN),
-                   generator_optim=dict(ADAM_DCGAN))
+                   generator_optim=dict(ADAM_DCGAN), reuse_fakes=reuse_fakes)
