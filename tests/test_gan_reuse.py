@@ -22,15 +22,17 @@ from helpers import mixture_2d, tiny_images
 torch.set_num_threads(1)
 
 # name -> (data, options): MLP nets on 2-D points, DCGAN nets on 8x8 images
+MLP = {"type": "mlp", "hidden": (16,)}
+CONV = {"type": "conv", "width": 8}
 CASES = {
-    "gan": ("points", {"hidden": (16,)}),
-    "cgan": ("points", {"hidden": (16,)}),
-    "wgan_gp": ("points", {"hidden": (16,), "n_critic": 1}),
-    "lsgan": ("points", {"hidden": (16,)}),
-    "dcgan": ("images", {"width": 8, "latent_dim": 8}),
-    "ebgan": ("images", {"width": 8}),
-    "began": ("images", {"width": 8}),
-    "infogan": ("images", {"width": 8}),
+    "gan": ("points", {"generator": MLP, "critic": MLP}),
+    "cgan": ("points", {"generator": MLP, "critic": MLP}),
+    "wgan_gp": ("points", {"generator": MLP, "critic": MLP, "n_critic": 1}),
+    "lsgan": ("points", {"generator": MLP, "critic": MLP}),
+    "dcgan": ("images", {"generator": CONV, "critic": CONV, "latent_dim": 8}),
+    "ebgan": ("images", {"generator": CONV, "encoder": CONV, "decoder": CONV}),
+    "began": ("images", {"generator": CONV, "encoder": CONV, "decoder": CONV}),
+    "infogan": ("images", {"generator": CONV, "critic": CONV}),
 }
 
 
@@ -95,7 +97,7 @@ class _Counter:
 def test_generator_forwards_per_round(reuse: bool, n_critic: int, per_round: int) -> None:
     data = mixture_2d(256, 16)
     torch.manual_seed(0)
-    model = genzoo.build("wgan_gp", data.info, hidden=(16,), n_critic=n_critic, reuse_fakes=reuse)
+    model = genzoo.build("wgan_gp", data.info, generator=MLP, critic=MLP, n_critic=n_critic, reuse_fakes=reuse)
     count = _Counter(model.generator)
     cfg = TrainConfig(steps=7, batch_size=32, progress=False, log_every=7, checkpoint_every=0, device="cpu", tensorboard=False)
     Trainer(model, data, cfg, run=None, callbacks=[]).fit()
