@@ -45,6 +45,9 @@ class TrainConfig:
         device: ``auto`` (cuda, then mps, then cpu) or a torch device string.
         precision: ``fp32``, or ``bf16``/``fp16`` autocast (fp16 with gradient scaling).
         compile: wrap each player's loss in ``torch.compile``.
+        channels_last: keep 4-D (convolution) weights in channels-last (NHWC) order, so the
+            oneDNN / cuDNN convolutions run without layout conversions (faster for conv nets on
+            CPU; a network that ``.view``-s convolution outputs may then need ``.reshape``).
         threads: CPU threads for PyTorch. ``None``: ``$GENZOO_THREADS`` when set, else half the
             CPU cores (1 on a 2-core machine), which avoids the oversubscription that made a
             busy 2-core machine 20x slower with PyTorch's default of every core
@@ -84,6 +87,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
+    channels_last: bool = False
     threads: Annotated[int, Range(1, 1024)] | None = None
     log_every: PosInt = 100
     sample_every: NonNegInt = 0

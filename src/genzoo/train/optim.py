@@ -32,10 +32,25 @@ def player_settings(cfg: TrainConfig, name: str, suggested: dict[str, Any]) -> d
     return s
 
 
+def fused_devices() -> tuple[str, ...]:
+    """Device types with fused optimizer kernels in this PyTorch (cpu, cuda, mps, xpu, ...)."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+        return tuple(_get_fused_kernels_supported_devices())
+    except ImportError:  # an older PyTorch: the two it always had
+        return ("cpu", "cuda")
+
+
 def make_optimizer(params: list[nn.Parameter], s: dict[str, Any], device: torch.device) -> torch.optim.Optimizer:
-    """Build the optimizer; uses the fused kernels where this device supports them."""
+    """Build the optimizer with the fastest implementation this device has.
+
+    Adam, AdamW and SGD use the fused kernels (one kernel updates every parameter) wherever
+    PyTorch has them (:func:`fused_devices`: cpu, cuda, mps, ...), else the multi-tensor
+    ``foreach`` path; RMSprop, which has no fused kernel, always uses ``foreach``.
+    """
     name, lr = s["name"], float(s["lr"])
-    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    fused = {"fused": True} if device.type in fused_devices() else {"foreach": True}
     if name in ("adam", "adamw"):
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         kw = {"betas": tuple(s.get("betas", (0.9, 0.999))), "weight_decay": s["weight_decay"], "eps": s.get("eps", 1e-8)}

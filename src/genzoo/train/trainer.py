@@ -90,6 +90,8 @@ class Trainer:
         self.callbacks = list(callbacks) if callbacks is not None else [Pictures()]
         check_logger(self.cfg.logger)  # an explicitly chosen logger that is not installed: refused now
         self._loggers = False  # the loggers join the callbacks when fit() starts with a run folder
+        if self.cfg.channels_last:  # 4-D weights NHWC: convolutions then skip layout conversions
+            self.model.to(memory_format=torch.channels_last)
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
         check_streams(model, data, self.players)
