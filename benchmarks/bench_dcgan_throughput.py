@@ -93,7 +93,7 @@ def genzoo_worker(args: argparse.Namespace) -> None:
 
     def fit(rounds: int) -> float:
         cfg = TrainConfig(steps=rounds, batch_size=64, threads=args.threads, progress=False, log_every=100,
-                          checkpoint_every=0, device="cpu", tensorboard=False)
+                          checkpoint_every=0, device="cpu", logger="none")
         trainer = Trainer(model, data, cfg, run=None, callbacks=[])
         t0 = time.perf_counter()
         trainer.fit()

@@ -61,7 +61,7 @@ def genzoo_worker(args: argparse.Namespace) -> None:
 
     def fit(steps: int) -> tuple[float, Trainer]:
         cfg = TrainConfig(steps=steps, batch_size=B, optimizer="adam", lr=1e-3, threads=args.threads, progress=False,
-                          log_every=600, checkpoint_every=0, device="cpu", precision=args.precision, tensorboard=False,
+                          log_every=600, checkpoint_every=0, device="cpu", precision=args.precision, logger="none",
                           compile=args.compile)
         t = Trainer(model, data, cfg, run=None, callbacks=[])
         t0 = time.perf_counter()

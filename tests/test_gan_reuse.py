@@ -99,7 +99,7 @@ def test_generator_forwards_per_round(reuse: bool, n_critic: int, per_round: int
     torch.manual_seed(0)
     model = genzoo.build("wgan_gp", data.info, generator=MLP, critic=MLP, n_critic=n_critic, reuse_fakes=reuse)
     count = _Counter(model.generator)
-    cfg = TrainConfig(steps=7, batch_size=32, progress=False, log_every=7, checkpoint_every=0, device="cpu", tensorboard=False)
+    cfg = TrainConfig(steps=7, batch_size=32, progress=False, log_every=7, checkpoint_every=0, device="cpu", logger="none")
     Trainer(model, data, cfg, run=None, callbacks=[]).fit()
     assert count.calls == 7 * per_round
     assert model._kept is None  # nothing (no graph) is held between rounds
