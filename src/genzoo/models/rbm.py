@@ -245,14 +245,7 @@ class RBM(GenerativeModel):
             m = x.flatten(1).double().mean(0).to(W.device)
             b_a = torch.logit(m.clamp(1e-3, 1 - 1e-3)) if self.visible == "bernoulli" else m
         gauss = self.visible == "gaussian"
-
-        def log_p(beta: Tensor, v: Tensor, pre: Tensor) -> Tensor:  # unnormalised log p*_β(v)
-            mix = (1 - beta) * b_a + beta * b
-            hid = F.softplus(beta * pre).sum(1)
-            if not gauss:
-                return v @ mix + hid
-            return (-(v.pow(2).sum(1)) / 2 + v @ mix - ((1 - beta) * b_a.pow(2).sum() + beta * b.pow(2).sum()) / 2) / s**2 + hid
-
+        R, H = n_runs, self.n_hidden
         if gauss:
             v = b_a + s * torch.randn(n_runs, D, dtype=torch.float64, device=W.device)
             log_z0 = 0.5 * D * math.log(2 * math.pi * s**2)
@@ -263,13 +256,33 @@ class RBM(GenerativeModel):
         # hidden units with zero weights and biases, as in Salakhutdinov & Murray
         log_z0 = log_z0 + self.n_hidden * math.log(2.0)
         log_w = torch.zeros(n_runs, dtype=torch.float64, device=W.device)
+        # log p*_βk(v) - log p*_βk-1(v) = (βk - βk-1) v·(b - b_A) [- (βk - βk-1)(‖b‖² - ‖b_A‖²)/2σ² for
+        # Gaussian visibles, whose -‖v‖²/2σ² cancels] + Σ_j softplus(βk pre_j) - softplus(βk-1 pre_j).
+        # Every (R, H) and (R, D) temporary is one buffer allocated here and reused at each of the
+        # ~10⁴ temperatures.
+        db = (b - b_a) / s**2 if gauss else b - b_a
+        dnorm = float((b.pow(2).sum() - b_a.pow(2).sum()) / (2 * s**2)) if gauss else 0.0
+        opts = {"dtype": torch.float64, "device": W.device}
+        pre, act, sp, h = (torch.empty(R, H, **opts) for _ in range(4))  # (R, H) each
+        mean, noise = torch.empty(R, D, **opts), torch.empty(R, D, **opts)  # (R, D) each
+        vs = torch.empty(R, D, **opts) if gauss else v  # the visibles as the hidden units see them (v / σ)
+        softplus = torch.ops.aten.softplus.out  # F.softplus (β 1, threshold 20) into a buffer
+        beta = betas.tolist()
         temperatures = range(1, len(betas))
         for k in progress(temperatures) if progress is not None else temperatures:
-            pre = c + (v / s if gauss else v) @ W  # (R, H)
-            log_w += log_p(betas[k], v, pre) - log_p(betas[k - 1], v, pre)
-            h = torch.bernoulli(torch.sigmoid(betas[k] * pre))  # one Gibbs sweep invariant for p_βk
-            mean = (1 - betas[k]) * b_a + betas[k] * (b + (s * h @ W.T if gauss else h @ W.T))
-            v = mean + s * torch.randn_like(mean) if gauss else torch.bernoulli(torch.sigmoid(mean))
+            bk, bp = beta[k], beta[k - 1]
+            if gauss:
+                torch.div(v, s, out=vs)
+            torch.addmm(c, vs, W, out=pre)  # (R, H)
+            log_w.add_((v @ db - dnorm) * (bk - bp))
+            log_w.sub_(softplus(torch.mul(pre, bp, out=act), 1, 20, out=sp).sum(1))
+            log_w.add_(softplus(torch.mul(pre, bk, out=act), 1, 20, out=sp).sum(1))
+            torch.bernoulli(act.sigmoid_(), out=h)  # one Gibbs sweep invariant for p_βk
+            torch.addmm(b, h, W.T, alpha=s if gauss else 1.0, out=mean).mul_(bk).add_(b_a, alpha=1 - bk)
+            if gauss:
+                torch.add(mean, torch.randn(R, D, out=noise, **opts), alpha=s, out=v)
+            else:
+                torch.bernoulli(mean.sigmoid_(), out=v)
         est = log_mean_exp(log_w)
         w = torch.exp(log_w - log_w.max())
         width = 3 * w.std() / (w.mean() * math.sqrt(n_runs))
