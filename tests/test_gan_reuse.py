@@ -33,6 +33,7 @@ CASES = {
     "ebgan": ("images", {"generator": CONV, "encoder": CONV, "decoder": CONV}),
     "began": ("images", {"generator": CONV, "encoder": CONV, "decoder": CONV}),
     "infogan": ("images", {"generator": CONV, "critic": CONV}),
+    "mmd_gan": ("points", {"generator": MLP, "n_critic": 1}),
 }
 
 
@@ -116,3 +117,14 @@ def test_kept_fakes_are_used_once() -> None:
     with torch.no_grad():  # evaluation of the critic loss keeps nothing
         reuse.critic_loss(batch)
     assert reuse._kept is None
+
+
+def test_a_sweep_of_reusing_gans_trains_seeds_one_by_one(tmp_path) -> None:
+    """Kept fakes cannot cross the sweep's per-player vmap calls: the sweep says so and trains sequentially."""
+    from genzoo.loops.sweep import sweep
+
+    quiet = {"progress": False, "logger": "none", "checkpoint_every": 0, "batch_size": 32}
+    res = sweep("gan", mixture_2d(256, 16), 2, tmp_path / "s", model_options={"reuse_fakes": True, "generator": MLP, "critic": MLP},
+                callbacks=list, on_message=lambda m: None, steps=3, **quiet)
+    assert res.engine == "sequential" and "reuse_fakes" in res.reason
+    assert [t.step for t in res.trainers] == [3, 3]

@@ -19,15 +19,18 @@ energy (EBGAN)      r + relu(m - f)  (r, f: energies)         f (+ pull-away ter
 density_ratio       softplus(-r) + softplus(f)                -E f  (estimates KL(fake || real))
 ==================  =======================================  ==========================
 
-Fakes per round (``reuse_fakes``, every row of the table): by default the generator runs
-once per round. The critic's update scores ``G(z)`` detached; the generator's update then
-back-propagates through the *same* ``G(z)``, scored by the just-updated critic, as the
-reference DCGAN code does (PyTorch's DCGAN example; PyTorch-GAN's ``dcgan.py`` the other way
-round). Every update still minimises its row of the table: the critic's gradient is the one
-fresh fakes give (same z, same values), and the generator's is its loss's gradient at z, only
-that z is the one the critic has just seen (an O(learning rate) correlation). With
-``n_critic > 1`` the last critic update's fakes are reused. ``reuse_fakes=False`` draws new
-fakes for the generator (two generator forwards per round, the behaviour before 0.2).
+Fakes per round (``reuse_fakes``, every row of the table, every GAN of genzoo): with
+``reuse_fakes=True`` the generator runs once per round. The critic's update scores ``G(z)``
+detached; the generator's update then back-propagates through the *same* ``G(z)``, scored by
+the just-updated critic, as the reference DCGAN code does (PyTorch's DCGAN example;
+PyTorch-GAN's ``dcgan.py`` the other way round). Every update still minimises its row of the
+table: the critic's gradient is the one fresh fakes give (same z, same values), and the
+generator's is its loss's gradient at z, only that z is the one the critic has just seen (an
+O(learning rate) correlation). With ``n_critic > 1`` the last critic update's fakes are
+reused. It saves a third of a DCGAN round, whose cost is mostly the generator's. The default
+(``False``) draws new fakes for the generator update, two generator forwards per round; it is
+also what ``genzoo sweep`` can vmap (kept fakes cannot cross its per-player vmap calls, so a
+sweep of ``reuse_fakes=True`` models trains its seeds one after another).
 
 Conditioning (cGAN) appends a one-hot label to z and to the critic's input (as constant
 feature maps for conv critics). EBGAN, BEGAN and InfoGAN reuse this objective through small
@@ -180,6 +183,14 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
 # -- the objective -----------------------------------------------------------------------------
 
 
+def _transformed() -> bool:
+    """Whether this runs inside a ``torch.func`` transform (``vmap``, ``grad``)."""
+    try:
+        return torch._C._functorch.peek_interpreter_stack() is not None
+    except AttributeError:  # a PyTorch without functorch's interpreter stack
+        return False
+
+
 class GAN(GenerativeModel):
     """Generator vs critic under a loss of :data:`LOSSES`.
 
@@ -201,8 +212,8 @@ class GAN(GenerativeModel):
             ``m * (C [+ K])`` input channels; batches must be divisible by m. 1: off.
         critic_optim, generator_optim: suggested optimizer settings of the two players.
         reuse_fakes: one generator forward per round: the critic's fakes (kept with their
-            graph) are the generator's too (see the module notes); ``False``: fresh fakes for
-            the generator update.
+            graph) are the generator's too (see the module notes); ``False`` (default): fresh
+            fakes for the generator update.
     """
 
     def __init__(
@@ -221,7 +232,7 @@ class GAN(GenerativeModel):
         pack: int = 1,
         critic_optim: dict[str, Any] | None = None,
         generator_optim: dict[str, Any] | None = None,
-        reuse_fakes: bool = True,
+        reuse_fakes: bool = False,
     ) -> None:
         super().__init__()
         if out_act not in ("none", "sigmoid", "tanh"):
@@ -309,6 +320,9 @@ class GAN(GenerativeModel):
         ``no_grad``.
         """
         if self.reuse_fakes and torch.is_grad_enabled():
+            if _transformed():
+                raise GenzooError("reuse_fakes=True keeps a round's fakes from the critic's update for the generator's, "
+                                  "which cannot cross torch.func.vmap calls; set model.reuse_fakes=false to vmap seeds")
             fake, y, z = self._fake(n, c)
             self._kept = (fake, y, z)
             return fake.detach(), y, z
@@ -389,7 +403,7 @@ def _build(info: DataInfo, loss: AdversarialLoss, generator: Spec, critic: Spec,
 
 @MODELS.register("gan", help="GAN (Goodfellow et al. 2014): minimax or non-saturating loss; MLP or DCGAN nets")
 def gan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+        generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -400,7 +414,7 @@ def gan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "
 
 @MODELS.register("dcgan", help="DCGAN (Radford et al. 2016): convolutional GAN, Adam 2e-4 β1=0.5", data_kinds=("image",))
 def dcgan(info: DataInfo, latent_dim: Size = 100, generator: Spec = net("conv"), critic: Spec = net("conv"),
-          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+          loss: Literal["non_saturating", "minimax"] = "non_saturating", pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -411,7 +425,7 @@ def dcgan(info: DataInfo, latent_dim: Size = 100, generator: Spec = net("conv"),
 
 @MODELS.register("cgan", help="conditional GAN (Mirza & Osindero 2014): labels into both networks; sample(n, c)")
 def cgan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", "minimax"] = "non_saturating",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -424,7 +438,7 @@ def cgan(info: DataInfo, latent_dim: Size = 16, loss: Literal["non_saturating", 
 def fgan(info: DataInfo, latent_dim: Size = 16,
          divergence: Literal["kl", "reverse_kl", "pearson", "hellinger", "jensen_shannon", "gan"] = "jensen_shannon",
          generator_update: Literal["alternative", "saddle"] = "alternative",
-         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+         generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         divergence: the f-divergence whose variational bound the critic maximises.
         generator_update: alternative (max E g_f(V(G(z))), stronger early gradients) or saddle (min of the bound).
@@ -444,7 +458,7 @@ def fgan(info: DataInfo, latent_dim: Size = 16,
 @MODELS.register("wgan", help="Wasserstein GAN (Arjovsky et al. 2017): weight clipping c, RMSprop 5e-5, n_critic 5",
                  data_kinds=("image",), tiny_fit={"lr": None, "steps": 100})
 def wgan(info: DataInfo, latent_dim: Size = 16, clip: PosFloat = 0.01, n_critic: NCritic = 5, generator: Spec = GENERATOR,
-         critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+         critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         clip: critic weights are clipped to [-clip, clip] after each update.
         n_critic: critic updates per generator update.
@@ -462,7 +476,7 @@ def wgan(info: DataInfo, latent_dim: Size = 16, clip: PosFloat = 0.01, n_critic:
 def wgan_gp(info: DataInfo, latent_dim: Size = 16, gp_weight: Weight = 10.0, n_critic: NCritic = 5, generator: Spec = GENERATOR,
             critic: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                help="D: data -> score, without batch norm (the penalty is per example)"),
-            pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+            pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         gp_weight: λ of the gradient penalty.
         n_critic: critic updates per generator update.
@@ -475,7 +489,7 @@ def wgan_gp(info: DataInfo, latent_dim: Size = 16, gp_weight: Weight = 10.0, n_c
 
 
 @MODELS.register("lsgan", help="least-squares GAN (Mao et al. 2017), a-b-c = 0-1-1")
-def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).
@@ -486,7 +500,7 @@ def lsgan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, cr
 
 @MODELS.register("hinge_gan", help="GAN with the hinge loss (Lim & Ye 2017; Miyato et al. 2018)",
                  tiny_fit={"steps": 600})  # slower start than the log-loss GANs on the 2-D mixture
-def hinge_gan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = True) -> GAN:
+def hinge_gan(info: DataInfo, latent_dim: Size = 16, generator: Spec = GENERATOR, critic: Spec = CRITIC, pack: Pack = 1, reuse_fakes: bool = False) -> GAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         pack: PacGAN packing degree: the critic scores this many examples at once (1: off).

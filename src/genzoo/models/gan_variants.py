@@ -232,7 +232,7 @@ AE_DECODER = net(follow="encoder", mirror=True, mlp={"hidden": (128, 128), "act"
 
 @MODELS.register("ebgan", help="energy-based GAN (Zhao et al. 2017): autoencoder critic, margin m, pull-away term")
 def ebgan(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None, margin: PosFloat = 1.0, pt_weight: Weight = 0.1,
-          generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER, reuse_fakes: bool = True) -> EBGAN:
+          generator: Spec = GENERATOR, encoder: Spec = AE_ENCODER, decoder: Spec = AE_DECODER, reuse_fakes: bool = False) -> EBGAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
@@ -252,7 +252,7 @@ def began(info: DataInfo, latent_dim: Size = 16, code_dim: Size | None = None,
           gamma: Annotated[float, Range(0, 1, lo_open=True)] = 0.5, lambda_k: Annotated[float, Range(0, 1)] = 1e-3,
           generator: Spec = GENERATOR, encoder: Spec = net(mlp={"hidden": (128, 128), "act": "leaky_relu"}, conv={"batch_norm": False},
                                                            help="the critic's encoder: data -> code (no batch norm)"),
-          decoder: Spec = AE_DECODER, reuse_fakes: bool = True) -> BEGAN:
+          decoder: Spec = AE_DECODER, reuse_fakes: bool = False) -> BEGAN:
     """Args:
         latent_dim: size of z ~ N(0, I).
         code_dim: the critic's code size (None: 64 for images, half the data dimension otherwise).
@@ -277,10 +277,10 @@ def infogan(info: DataInfo, latent_dim: Annotated[int, Range(0, 2**20)] = 16, n_
         n_cat, cat_dim: categorical codes and their number of categories.
         n_cont: continuous codes, uniform on [-1, 1].
         info_weight, cont_weight: λ of the categorical and of the continuous information terms.
-        reuse_fakes: one generator forward per round. Off by default: Q is trained in the critic
-            update on the very fakes whose codes the generator's information term then scores; on
-            the 2-D mixture of the tiny-fit test that fit worse (share of samples on a mode over
-            four seeds 0.25 / 0.89 / 0.22 / 0.15, against 0.66 / 0.52 / 0.31 / 0.94 without reuse).
+        reuse_fakes: one generator forward per round. Q is then trained in the critic update on
+            the very fakes whose codes the generator's information term scores; on the 2-D mixture
+            of the tiny-fit test that fit worse (share of samples on a mode over four seeds
+            0.25 / 0.89 / 0.22 / 0.15, against 0.66 / 0.52 / 0.31 / 0.94 without reuse).
     """
     codes = n_cat * cat_dim + n_cont
     gen, crit = build_gan_nets(info, generator, critic, latent_dim + codes)

@@ -229,8 +229,7 @@ class MMDGAN(GAN):
 
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         x = batch.x
-        with torch.no_grad():
-            fake, _ = self._fake(x.shape[0], None)
+        fake, _, _ = self.critic_fakes(x.shape[0], None)
         fx, ff = self.critic.encode(x), self.critic.encode(fake)  # (B, h) features
         m2 = mmd2(ff, fx, self.bandwidths, y_weight=batch.weight).clamp_min(0)
         rec = batch.mean((self.critic.decode(fx) - x).pow(2).flatten(1).mean(1)) + (self.critic.decode(ff) - fake).pow(2).mean()
@@ -240,7 +239,7 @@ class MMDGAN(GAN):
         return {"loss": loss, "mmd2": m2.detach(), "ae": rec.detach()}
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
-        fake, _ = self._fake(batch.x.shape[0], None)
+        fake, _, _ = self.generator_fakes(batch.x.shape[0], None)
         m2 = mmd2(self.critic.encode(fake), self.critic.encode(batch.x), self.bandwidths, y_weight=batch.weight).clamp_min(0)
         return {"loss": m2.clamp_min(1e-12).sqrt(), "mmd2": m2.detach()}
 
@@ -271,6 +270,7 @@ def mmd_gan(
     rank_weight: Weight = 16.0,
     clip: PosFloat = 0.01,
     n_critic: Annotated[int, Range(1, 100)] = 5,
+    reuse_fakes: bool = False,
 ) -> MMDGAN:
     """Args:
         latent_dim: size of the generator's noise z ~ N(0, I).
@@ -280,6 +280,8 @@ def mmd_gan(
         rank_weight: λ_rg of the one-sided feature-mean penalty (16).
         clip: the critic encoder's weights are clipped to [-clip, clip] (0.01; 0: off).
         n_critic: critic updates per generator update (5); both players use RMSprop 5e-5.
+        reuse_fakes: one generator forward per round (the last critic update's fakes serve the
+            generator update too; see :mod:`genzoo.models.gan`).
     """
     from .gan import output_activation
 
@@ -291,4 +293,4 @@ def mmd_gan(
     critic = AutoencoderCritic(enc, dec, info.shape, output_activation(info))
     optim = {"name": "rmsprop", "lr": 5e-5}
     return MMDGAN(gen, critic, info, latent_dim, bandwidths, ae_weight, rank_weight, clip=clip, n_critic=n_critic,
-                  out_act=output_activation(info), critic_optim=optim, generator_optim=dict(optim))
+                  out_act=output_activation(info), critic_optim=optim, generator_optim=dict(optim), reuse_fakes=reuse_fakes)
