@@ -17,16 +17,18 @@ generator update + one discriminator update; ``--threads`` PyTorch threads, CPU.
   same loss, computed stably). MNIST comes from ``genzoo.load_data("mnist", size=32)`` (bilinear,
   as torchvision's ``Resize``), mapped to [-1, 1]. After ``W`` warm-up rounds, one
   ``Trainer.fit`` of ``N`` rounds is timed whole (data, both updates, logging every 100 rounds).
-  ``--reuse`` picks genzoo's fakes per round: ``both`` times ``reuse_fakes=True`` (one generator
-  forward per round, as dcgan.py) and ``False`` (two).
+  ``--variants`` lists the genzoo settings timed: ``fresh`` (``reuse_fakes=False``, two
+  generator forwards per round), ``reuse`` (``reuse_fakes=True``, one, as dcgan.py), and either
+  with ``+cl`` (``train.channels_last=[generator]``: the generator's weights NHWC; not the
+  discriminator's, whose forward ``.view``-s its convolution output).
 
 The contenders alternate (peer, genzoo, peer, ...), each in a fresh process; medians and the
 ratio of medians are reported, with every pair's ratio.
 
     git clone https://github.com/eriklindernoren/PyTorch-GAN  # anywhere; not part of genzoo
-    python3 -m venv /work/venvs/pytorch-gan && /work/venvs/pytorch-gan/bin/pip install torch==2.13.0 torchvision==0.28.0
+    python3 -m venv /work/venvs/pytorch-gan-cu && /work/venvs/pytorch-gan-cu/bin/pip install --isolated torch==2.13.0 torchvision==0.28.0
     python benchmarks/bench_dcgan_throughput.py --peer PyTorch-GAN/implementations/dcgan/dcgan.py \\
-        --peer-python /work/venvs/pytorch-gan/bin/python --threads 1 --repeats 5
+        --peer-python /work/venvs/pytorch-gan-cu/bin/python --threads 1 --repeats 5
 """
 
 from __future__ import annotations
@@ -89,11 +91,13 @@ def genzoo_worker(args: argparse.Namespace) -> None:
     d.apply(init)
     d.adv_layer[-1] = nn.Identity()  # raw scores: genzoo's loss table applies the log-sigmoid itself
     model = GAN(g, d, adversarial_loss("non_saturating"), info, latent_dim=100, out_act="none",
-                critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN), reuse_fakes=args.reuse == "true")
+                critic_optim=dict(ADAM_DCGAN), generator_optim=dict(ADAM_DCGAN), reuse_fakes=args.variant.startswith("reuse"))
 
     def fit(rounds: int) -> float:
         cfg = TrainConfig(steps=rounds, batch_size=64, threads=args.threads, progress=False, log_every=100,
-                          checkpoint_every=0, device="cpu", logger="none")
+                          checkpoint_every=0, device="cpu", logger="none",
+                          # PyTorch-GAN's discriminator .view()s its conv output, which NHWC activations refuse
+                          channels_last=("generator",) if args.variant.endswith("+cl") else False)
         trainer = Trainer(model, data, cfg, run=None, callbacks=[])
         t0 = time.perf_counter()
         trainer.fit()
@@ -101,7 +105,7 @@ def genzoo_worker(args: argparse.Namespace) -> None:
 
     fit(args.warmup)
     seconds = fit(args.rounds)
-    print(json.dumps({"lib": "genzoo", "version": genzoo.__version__, "reuse_fakes": args.reuse == "true",
+    print(json.dumps({"lib": "genzoo", "version": genzoo.__version__, "variant": args.variant,
                       "rounds_per_s": round(args.rounds / seconds, 3), "rounds": args.rounds, "threads": args.threads}))
 
 
@@ -159,12 +163,13 @@ def run_json(cmd: list[str]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer", required=True, help="path to PyTorch-GAN's implementations/dcgan/dcgan.py")
-    p.add_argument("--peer-python", default="/work/venvs/pytorch-gan/bin/python", help="a python with torch and torchvision")
+    p.add_argument("--peer-python", default="/work/venvs/pytorch-gan-cu/bin/python", help="a python with torch and torchvision")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=30, help="rounds run before timing")
-    p.add_argument("--rounds", type=int, default=300, help="rounds timed")
-    p.add_argument("--reuse", default="true", choices=["true", "false", "both"], help="genzoo's reuse_fakes")
+    p.add_argument("--warmup", type=int, default=3, help="rounds run before timing")
+    p.add_argument("--rounds", type=int, default=20, help="rounds timed")
+    p.add_argument("--variants", default="reuse+cl,reuse,fresh", help="genzoo settings timed: fresh, reuse, fresh+cl, reuse+cl")
+    p.add_argument("--variant", default="reuse+cl", help=argparse.SUPPRESS)
     p.add_argument("--data-root", default=os.environ.get("GENZOO_DATA", str(REPO.parent / "shared/data")))
     p.add_argument("--no-append", action="store_true", help="print only; do not append to RESULTS.md")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -172,9 +177,12 @@ def main() -> None:
     if args.worker:
         return genzoo_worker(args)
     scratch = mnist_scratch(args.data_root)
-    variants = ["true", "false"] if args.reuse == "both" else [args.reuse]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v not in ("fresh", "reuse", "fresh+cl", "reuse+cl")]
+    if bad:
+        raise SystemExit(f"unknown variant {bad[0]!r}; use fresh, reuse, fresh+cl or reuse+cl")
     g_cmd = {v: [sys.executable, __file__, "--worker", "--peer", args.peer, "--threads", str(args.threads), "--warmup",
-                 str(args.warmup), "--rounds", str(args.rounds), "--reuse", v, "--data-root", args.data_root] for v in variants}
+                 str(args.warmup), "--rounds", str(args.rounds), "--variant", v, "--data-root", args.data_root] for v in variants}
     peer: list[float] = []
     ours: dict[str, list[float]] = {v: [] for v in variants}
     try:
@@ -183,15 +191,16 @@ def main() -> None:
             for v in variants:
                 ours[v].append(run_json(g_cmd[v])["rounds_per_s"])
             print(f"repeat {r + 1}: dcgan.py {peer[-1]:.2f} rounds/s, " +
-                  ", ".join(f"genzoo reuse_fakes={v} {ours[v][-1]:.2f}" for v in variants), flush=True)
+                  ", ".join(f"genzoo {v} {ours[v][-1]:.2f}" for v in variants), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     mp = statistics.median(peer)
-    rows = [f"| PyTorch-GAN dcgan.py | {min(peer):.2f} / {mp:.2f} / {max(peer):.2f} | 1 | |"]
+    rows = [f"| PyTorch-GAN dcgan.py | {min(peer):.3f} / {mp:.3f} / {max(peer):.3f} | 1 | |"]
     for v in variants:
         xs = ours[v]
         pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(xs, peer))
-        rows.append(f"| genzoo, reuse_fakes={v == 'true'} | {min(xs):.2f} / {statistics.median(xs):.2f} / {max(xs):.2f} | "
+        label = {"fresh": "reuse_fakes=False", "reuse": "reuse_fakes=True"}[v.split("+")[0]] + (", channels_last" if v.endswith("+cl") else "")
+        rows.append(f"| genzoo, {label} | {min(xs):.3f} / {statistics.median(xs):.3f} / {max(xs):.3f} | "
                     f"**{statistics.median(xs) / mp:.2f}x** | {pairs} |")
     table = "| contender | rounds/s (min / median / max) | ratio of medians | per pair |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
     print(table)

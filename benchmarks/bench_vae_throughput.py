@@ -18,6 +18,8 @@ Contenders, each in a fresh process, alternating (genzoo, pythae, reference, pla
   initialisation, the same kind of batches (rows of a fresh permutation each epoch, gathered
   into one buffer).
 * plain: the same model as an ordinary autograd loop (``nn.Linear`` modules, fused Adam).
+* limit: only the step's eleven matrix products (four forward, seven backward, same shapes),
+  into buffers, and the batch gather: the time no fp32 implementation of the step can beat.
 
 Medians over ``--repeats``, ratios of medians, and every repeat's ratio are printed and
 appended to RESULTS.md.
@@ -167,6 +169,43 @@ def reference_worker(args: argparse.Namespace) -> None:
                       "mean_loss": round(float(acc) / (600 * (args.epochs + 1)), 3)}))
 
 
+def limit_worker(args: argparse.Namespace) -> None:
+    """Only the step's matrix products (forward and backward, same shapes, into buffers): a bound
+    no implementation of this step can beat in fp32 on these cores."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    x_all = _mnist(args).x_train.flatten(1).contiguous()
+    W1, W2, W3, W4 = torch.randn(H, D) * 0.03, torch.randn(2 * L, H) * 0.03, torch.randn(H, L) * 0.03, torch.randn(D, H) * 0.03
+    b1, b2, b3, b4 = torch.zeros(H), torch.zeros(2 * L), torch.zeros(H), torch.zeros(D)
+    h1, e, h2, logits, dh2, dz, dh1 = (torch.empty(*s) for s in ((B, H), (B, 2 * L), (B, H), (B, D), (B, H), (B, L), (B, H)))
+    gW1, gW2, gW3, gW4 = torch.empty(H, D), torch.empty(2 * L, H), torch.empty(H, L), torch.empty(D, H)
+    xb = torch.empty(B, D)
+
+    def step(x: torch.Tensor) -> None:
+        torch.addmm(b1, x, W1.t(), out=h1)
+        torch.addmm(b2, h1, W2.t(), out=e)
+        torch.addmm(b3, e[:, :L], W3.t(), out=h2)
+        torch.addmm(b4, h2, W4.t(), out=logits)
+        torch.mm(logits.t(), h2, out=gW4)
+        torch.mm(logits, W4, out=dh2)
+        torch.mm(dh2.t(), e[:, :L], out=gW3)
+        torch.mm(dh2, W3, out=dz)
+        torch.mm(e.t(), h1, out=gW2)
+        torch.mm(e, W2, out=dh1)
+        torch.mm(dh1.t(), x, out=gW1)
+
+    seconds = 0.0
+    for epoch in range(args.epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x_all))
+        for i in range(600):
+            step(torch.index_select(x_all, 0, perm[i * B : (i + 1) * B], out=xb))
+        if epoch > 0:
+            seconds += time.perf_counter() - t0
+    print(json.dumps({"lib": "limit", "version": torch.__version__, "steps_per_s": round(600 * args.epochs / seconds, 2)}))
+
+
 def plain_worker(args: argparse.Namespace) -> None:
     """The same model as an ordinary autograd loop."""
     import torch
@@ -220,15 +259,15 @@ def main() -> None:
                    help="genzoo's side: fp32, or its opt-in bf16 autocast (the other contenders stay fp32)")
     p.add_argument("--compile", action="store_true", help="genzoo's side: train.compile=true")
     p.add_argument("--contenders", default="genzoo,pythae,reference,plain",
-                   help="comma-separated subset of genzoo, pythae, reference, plain")
+                   help="comma-separated subset of genzoo, pythae, reference, plain, limit")
     p.add_argument("--data-root", default=os.environ.get("GENZOO_DATA", str(REPO.parent / "shared/data")))
     p.add_argument("--pythae-python", default="/work/venvs/pythae/bin/python")
     p.add_argument("--no-append", action="store_true", help="print only; do not append to RESULTS.md")
     p.add_argument("--note", default="", help="a sentence appended to the RESULTS.md notes")
-    p.add_argument("--worker", choices=["genzoo", "reference", "plain"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["genzoo", "reference", "plain", "limit"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        return {"genzoo": genzoo_worker, "reference": reference_worker, "plain": plain_worker}[args.worker](args)
+        return {"genzoo": genzoo_worker, "reference": reference_worker, "plain": plain_worker, "limit": limit_worker}[args.worker](args)
     names = [c.strip() for c in args.contenders.split(",") if c.strip()]
     if "pythae" in names and not Path(args.pythae_python).exists():
         raise SystemExit(f"{args.pythae_python} is missing; run: bash benchmarks/peers/setup_pythae.sh /work/venvs/pythae")
@@ -240,6 +279,7 @@ def main() -> None:
                    str(Path(args.data_root) / "mnist"), "--epochs", str(args.epochs + 1), "--threads", str(args.threads)],
         "reference": [sys.executable, __file__, "--worker", "reference", *common],
         "plain": [sys.executable, __file__, "--worker", "plain", *common],
+        "limit": [sys.executable, __file__, "--worker", "limit", *common],
     }
     res: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.repeats):
@@ -248,7 +288,8 @@ def main() -> None:
         print(f"repeat {r + 1}: " + ", ".join(f"{n} {res[n][-1]:.1f}" for n in names), flush=True)
     med = {n: statistics.median(v) for n, v in res.items()}
     label = {"genzoo": f"genzoo ({args.precision}{', compiled' if args.compile else ''})", "pythae": "pythae 0.1.2 (fp32)",
-             "reference": "hand-written step, no autograd (fp32, the ceiling)", "plain": "plain autograd loop (fp32)"}
+             "reference": "hand-written step, no autograd (fp32, the ceiling)", "plain": "plain autograd loop (fp32)",
+             "limit": "the step's 11 matrix products alone (fp32, the bound)"}
     rows = []
     for n in names:
         v = res[n]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 import genzoo
@@ -49,3 +50,16 @@ def test_optimizers_use_the_fused_or_foreach_paths() -> None:
     for name in ("adam", "adamw", "sgd"):
         assert make_optimizer(p, {"name": name, "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}, cpu).defaults["fused"]
     assert make_optimizer(p, {"name": "rmsprop", "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0}, cpu).defaults["foreach"]
+
+
+def test_channels_last_for_named_players_only() -> None:
+    data = tiny_images(64, 16, side=16)
+    model = genzoo.build("dcgan", data.info, latent_dim=8, generator={"type": "conv", "width": 8}, critic={"type": "conv", "width": 8})
+    cfg = TrainConfig(steps=1, batch_size=16, progress=False, channels_last=["generator"], device="cpu")
+    Trainer(model, data, cfg, callbacks=[])
+    # NHWC: the channel index is the innermost (stride 1); only weights with several channels show it
+    inner = lambda m: [p.stride(1) == 1 for p in m.parameters() if p.dim() == 4 and p.shape[1] > 1]  # noqa: E731
+    assert inner(model.generator) and all(inner(model.generator))
+    assert inner(model.critic) and not any(inner(model.critic))
+    with pytest.raises(genzoo.GenzooError, match="not a player"):
+        Trainer(model, data, TrainConfig(steps=1, batch_size=16, channels_last=["painter"], device="cpu"), callbacks=[])

@@ -47,7 +47,9 @@ class TrainConfig:
         compile: wrap each player's loss in ``torch.compile``.
         channels_last: keep 4-D (convolution) weights in channels-last (NHWC) order, so the
             oneDNN / cuDNN convolutions run without layout conversions (faster for conv nets on
-            CPU; a network that ``.view``-s convolution outputs may then need ``.reshape``).
+            CPU). ``true``: every player's; a list of player names (``[generator]``): theirs
+            only, for a network whose forward ``.view``-s convolution outputs, which
+            channels-last activations refuse.
         threads: CPU threads for PyTorch. ``None``: ``$GENZOO_THREADS`` when set, else half the
             CPU cores (1 on a 2-core machine), which avoids the oversubscription that made a
             busy 2-core machine 20x slower with PyTorch's default of every core
@@ -87,7 +89,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
-    channels_last: bool = False
+    channels_last: bool | tuple[str, ...] = False
     threads: Annotated[int, Range(1, 1024)] | None = None
     log_every: PosInt = 100
     sample_every: NonNegInt = 0

@@ -90,8 +90,6 @@ class Trainer:
         self.callbacks = list(callbacks) if callbacks is not None else [Pictures()]
         check_logger(self.cfg.logger)  # an explicitly chosen logger that is not installed: refused now
         self._loggers = False  # the loggers join the callbacks when fit() starts with a run folder
-        if self.cfg.channels_last:  # 4-D weights NHWC: convolutions then skip layout conversions
-            self.model.to(memory_format=torch.channels_last)
         self.stages = model.stages()
         self.players: list[Player] = [p for s in self.stages for p in s.players]
         check_streams(model, data, self.players)
@@ -107,6 +105,7 @@ class Trainer:
         unknown = sorted(set(self.cfg.players) - set(names))
         if unknown:
             raise GenzooError(f"train.players.{unknown[0]} is not a player of this model; its players are: {', '.join(names)}")
+        self._channels_last(names)
         self.settings = {p.name: player_settings(self.cfg, p.name, p.optim) for p in self.players}
         self.opts = {p.name: make_optimizer(p.params, self.settings[p.name], self.device) for p in self.players}
         self.base_lr = {n: float(s["lr"]) for n, s in self.settings.items()}
@@ -123,6 +122,23 @@ class Trainer:
         # the first non-finite loss: its round and player index (-1: none yet), read at log time
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._bad_player = torch.full((), -1, dtype=torch.long, device=self.device)
+
+    def _channels_last(self, names: list[str]) -> None:
+        """``train.channels_last``: 4-D weights of every player (or of the named ones) NHWC, so
+        oneDNN / cuDNN convolutions skip their layout conversions."""
+        chosen = self.cfg.channels_last
+        if chosen is False or chosen == ():
+            return
+        wanted = set(names) if chosen is True else set(chosen)
+        unknown = sorted(wanted - set(names))
+        if unknown:
+            raise GenzooError(f"train.channels_last names '{unknown[0]}', which is not a player of this model; "
+                              f"its players are: {', '.join(names)}")
+        for p in self.players:
+            if p.name in wanted:
+                for t in p.params:
+                    if t.dim() == 4:
+                        t.data = t.data.contiguous(memory_format=torch.channels_last)
 
     def _make_loader(self, data: Data, seed: int) -> InMemoryLoader | StreamingLoader:
         kind, info = kind_of(data.info), data.info
