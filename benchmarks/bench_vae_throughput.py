@@ -9,7 +9,8 @@ loss kept for logging).
 
 Contenders, each in a fresh process, alternating (genzoo, pythae, reference, plain, genzoo...):
 
-* genzoo: ``genzoo.build("vae", ...)`` trained by ``Trainer.fit`` (a whole ``fit`` is timed).
+* genzoo: ``genzoo.build("vae", ...)`` trained by ``Trainer.fit`` (a whole ``fit`` is timed);
+  ``genzoo_compiled`` the same with ``train.compile=true`` (compiled during the warm-up epoch).
 * pythae: ``benchmarks/peers/pythae_vae_throughput.py`` in its own venv (``--pythae-python``).
 * reference (the ceiling): the step written by hand, no autograd: forward and backward with
   ``torch.addmm``/``torch.mm`` into buffers allocated once, the gradients derived by hand
@@ -259,9 +260,11 @@ def main() -> None:
                    help="genzoo's side: fp32, or its opt-in bf16 autocast (the other contenders stay fp32)")
     p.add_argument("--compile", action="store_true", help="genzoo's side: train.compile=true")
     p.add_argument("--contenders", default="genzoo,pythae,reference,plain",
-                   help="comma-separated subset of genzoo, pythae, reference, plain, limit")
+                   help="comma-separated subset of genzoo, genzoo_compiled, pythae, reference, plain, limit")
     p.add_argument("--data-root", default=os.environ.get("GENZOO_DATA", str(REPO.parent / "shared/data")))
-    p.add_argument("--pythae-python", default="/work/venvs/pythae/bin/python")
+    p.add_argument("--pythae-python", default=next((str(v) for v in (Path("/work/venvs/pythae/bin/python"), REPO / ".venv-pythae/bin/python")
+                                                    if v.exists()), str(REPO / ".venv-pythae/bin/python")),
+                   help="python of pythae's venv (benchmarks/peers/setup_pythae.sh [DIR]; default /work/venvs/pythae or .venv-pythae)")
     p.add_argument("--no-append", action="store_true", help="print only; do not append to RESULTS.md")
     p.add_argument("--note", default="", help="a sentence appended to the RESULTS.md notes")
     p.add_argument("--worker", choices=["genzoo", "reference", "plain", "limit"], help=argparse.SUPPRESS)
@@ -275,6 +278,7 @@ def main() -> None:
     cmds = {
         "genzoo": [sys.executable, __file__, "--worker", "genzoo", "--precision", args.precision, *common]
         + (["--compile"] if args.compile else []),
+        "genzoo_compiled": [sys.executable, __file__, "--worker", "genzoo", "--precision", args.precision, "--compile", *common],
         "pythae": [args.pythae_python, str(HERE / "peers/pythae_vae_throughput.py"), "--data-root",
                    str(Path(args.data_root) / "mnist"), "--epochs", str(args.epochs + 1), "--threads", str(args.threads)],
         "reference": [sys.executable, __file__, "--worker", "reference", *common],
@@ -288,6 +292,7 @@ def main() -> None:
         print(f"repeat {r + 1}: " + ", ".join(f"{n} {res[n][-1]:.1f}" for n in names), flush=True)
     med = {n: statistics.median(v) for n, v in res.items()}
     label = {"genzoo": f"genzoo ({args.precision}{', compiled' if args.compile else ''})", "pythae": "pythae 0.1.2 (fp32)",
+             "genzoo_compiled": f"genzoo, train.compile=true ({args.precision})",
              "reference": "hand-written step, no autograd (fp32, the ceiling)", "plain": "plain autograd loop (fp32)",
              "limit": "the step's 11 matrix products alone (fp32, the bound)"}
     rows = []
@@ -296,7 +301,7 @@ def main() -> None:
         cells = [f"| {label[n]} | {min(v):.1f} / {med[n]:.1f} / {max(v):.1f}"]
         cells.append(f"{med[n] / med['pythae']:.2f}x" if "pythae" in med else "")
         cells.append(f"{med[n] / med['reference']:.2f}x" if "reference" in med else "")
-        pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(v, res["pythae"])) if "pythae" in res and n == "genzoo" else ""
+        pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(v, res["pythae"])) if "pythae" in res and n.startswith("genzoo") else ""
         rows.append(" | ".join(cells) + f" | {pairs} |")
     table = ("| contender | steps/s (min / median / max) | vs pythae | vs hand-written | genzoo / pythae per repeat |\n"
              "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Create (idempotently) the virtualenv used to benchmark the peer library pythae.
 #
-#   bash benchmarks/peers/setup_pythae.sh
+#   bash benchmarks/peers/setup_pythae.sh [VENV_DIR]
 #
-# Venv: <repo>/.venv-pythae (git-ignored). torch==2.13.0 (CPU build) is
+# Venv: VENV_DIR, default <repo>/.venv-pythae (git-ignored); on the shared development machine
+# peers live under /work/venvs/ (bash benchmarks/peers/setup_pythae.sh /work/venvs/pythae). torch==2.13.0 (CPU build) is
 # installed FIRST, so pythae's "torch>=1.10.1" is already satisfied and pip
 # never pulls the CUDA wheels. A plain install of pythae==0.1.2 does not try to
 # change torch (checked with --dry-run), so no --no-deps is needed; torch is
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-VENV="$REPO/.venv-pythae"
+VENV="${1:-$REPO/.venv-pythae}"
 PY="${PYTHON:-python3}"
 
 if [ ! -x "$VENV/bin/python" ]; then
