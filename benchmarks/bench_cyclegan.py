@@ -115,10 +115,11 @@ def main() -> None:
         translation_grid(model, data.streams["a"].x_test[:12], data.streams["b"].x_test[:12], path)
         print(f"grid -> {path}")
     p = results[0]["protocol"]["label_preservation"]
-    cpu = statistics.mean(r["train_cpu_s"] for r in results)
+    whole = [r["train_cpu_s"] for r in results if not r["resumed_from"]]  # a resumed run's CPU counts only its last part
+    cpu = f"{statistics.mean(whole) / 60:.0f} CPU minutes per seed" if whole else "CPU time unmeasured (resumed runs)"
     notes = (f"{len(results)} seeds ({', '.join(str(s) for s in seeds)}), each {args.steps} rounds of batch {args.batch} "
              f"(≈ {args.steps * args.batch / 60000:.2f} MNIST epochs, {args.steps * args.batch / 1500:.0f} digits epochs), "
-             f"{cpu / 60:.0f} CPU minutes per seed on one thread. Images {args.size}x{args.size}; ResNet generators (stem "
+             f"{cpu} on one thread. Images {args.size}x{args.size}; ResNet generators (stem "
              f"{args.width} channels, two stride-2 downs, {args.blocks} residual blocks), PatchGAN critics ({args.critic_width} "
              f"channels, 5x5 patch scores), least squares, λ = 10, identity {args.identity}·λ, history of 50 fakes, Adam 2e-4 "
              "β1 0.5, constant learning rate for half the rounds then linear to 0 (the paper's schedule, compressed; the "

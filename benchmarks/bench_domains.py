@@ -122,8 +122,9 @@ def main() -> None:
             v = [100 * r[key] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             src = statistics.mean(100 * r["source"] for r in rs)
+            whole = [r["cpu_s"] for r in rs if not r["resumed_from"]]  # a resumed run's CPU counts only its last part
             return (f"| {name} | {label} | **{statistics.mean(v):.1f} ± {sd:.1f}** | {src:.1f} | {len(v)} | {rs[0]['steps']} | "
-                    f"{statistics.mean(r['cpu_s'] for r in rs):.0f} |")
+                    f"{f'{statistics.mean(whole):.0f}' if whole else '—'} |")
 
         if "adda" in res:  # the source-only baseline of every ADDA seed: its stage-1 classifier, before adaptation
             rows.append(row("source only (ADDA's stage 1)", res["adda"], "unadapted"))
@@ -149,7 +150,7 @@ def main() -> None:
              f"ADDA: the same source stage, then {args.adapt_steps} rounds of critic (500-500 ReLU) and target encoder, Adam 2e-4 "
              f"β1 0.5. DANN: {args.source_steps + args.adapt_steps} rounds, SGD 0.01 momentum 0.9 annealed, GRL weight ramped "
              "over the run. Target labels are never used in training; test splits: MNIST 10,000, digits 297 (the last 297 of "
-             "scikit-learn's order). One thread per run, niced, on a machine shared with other jobs (CPU seconds, not wall time).")
+             "scikit-learn's order). One thread per run, niced, on a machine shared with other jobs (CPU seconds, not wall time; runs that were stopped and resumed are left out of that mean, as their first part went unmeasured).")
     if not args.no_append:
         append("Domain adaptation: digits ↔ MNIST, source-only vs DANN vs ADDA (issue 14)" + (f" {args.tag}" if args.tag else ""),
                table, notes, args.results)
