@@ -11,7 +11,8 @@ classifies it:
 - ``diverged``: exit 1 with the one ``training stopped:`` sentence of a non-finite loss (a
   valid but unstable setting, e.g. a huge learning rate);
 - anything else is a failure: ``traceback`` (an exception escaped), ``hang`` (past the time
-  limit), ``stray`` (a file written outside ``--out``), ``unclear`` (another exit code or a
+  limit), ``stray`` (a file written outside ``--out``), ``leftover`` (a refusal that left a
+  ``--out`` folder behind, blocking a retry with the same ``--out``), ``unclear`` (another exit code or a
   message that is not one sentence).
 
 Every case runs with ``--out`` inside a fresh folder that is also the working directory and
@@ -206,7 +207,7 @@ def cases(draw: st.DrawFn) -> list[str]:
 
 @dataclass
 class Outcome:
-    kind: str  # trained | refused | diverged | traceback | hang | stray | unclear
+    kind: str  # trained | refused | diverged | traceback | hang | stray | leftover | unclear
     rc: int | None
     message: str
     seconds: float
@@ -224,8 +225,9 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def classify(rc: int | None, err: str, new_files: set[str], seconds: float, escaped: str = "") -> Outcome:
-    """The outcome of a finished case from its exit code, stderr and the files it created outside ``out``."""
+def classify(rc: int | None, err: str, new_files: set[str], seconds: float, escaped: str = "", out: Path | None = None) -> Outcome:
+    """The outcome of a finished case from its exit code, stderr, the files it created outside ``out``,
+    and (given ``out``) whether a refusal left the ``out`` folder behind."""
     lines = [line for line in err.splitlines() if line.strip()]
     if escaped or "Traceback" in err:
         return Outcome("traceback", rc, escaped or err[-2000:], seconds)
@@ -235,6 +237,8 @@ def classify(rc: int | None, err: str, new_files: set[str], seconds: float, esca
     if rc == 0:
         return Outcome("trained", rc, last, seconds)
     if rc == 2 and last.startswith("error: ") and len([l for l in lines if l.startswith("error:")]) == 1:
+        if out is not None and out.exists():  # validated before anything is created: nothing may block a retry
+            return Outcome("leftover", rc, f"{last}; but {out} was left holding {sorted(p.name for p in out.iterdir())[:5]}", seconds)
         return Outcome("refused", rc, last, seconds)
     if rc == 1 and last.startswith("training stopped: ") and "became non-finite" in last:
         return Outcome("diverged", rc, last, seconds)
@@ -275,4 +279,4 @@ def run_case(argv: list[str], root: Path, limit: float = 60.0) -> Outcome:
         for k, v in old_env.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     new = {f for f in _files(root) - before if not (f == "run" or f.startswith("run" + os.sep))}
-    return classify(rc, err.getvalue(), new, time.perf_counter() - t0, escaped)
+    return classify(rc, err.getvalue(), new, time.perf_counter() - t0, escaped, out)
