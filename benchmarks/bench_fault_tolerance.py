@@ -18,7 +18,10 @@ resumed run's final weights equal the uninterrupted run's tensor for tensor and 
 ``time`` and ``steps_per_s``). The log interval (7) does not divide the checkpoint interval
 (25), so resumes start mid-window.
 
-    nice -n 19 .venv/bin/python benchmarks/bench_fault_tolerance.py --fuzz 500 --kill 20
+    nice -n 19 .venv/bin/python benchmarks/bench_fault_tolerance.py --kill 20 --fuzz 500 --until 06:15
+
+The kills run first and their section is written at once; the fuzz then runs until ``--until``
+(or ``--minutes``) and reports the cases it ran.
 
 Both run in the background of a shared machine at low priority; the limits are generous for
 that reason (a hang is a run still going after ``--wall`` seconds or ``--cpu`` CPU seconds).
@@ -144,7 +147,8 @@ SETUPS = {
     "wgan_gp": ["wgan_gp", "--data", "8gaussians", "--steps", "150", "--set", "data.n_train=4000", "--set", "data.n_test=500",
                 "--set", "model.generator.hidden=[64,64]", "--set", "model.critic.hidden=[64,64]", "--set", "train.batch_size=64"],
 }
-COMMON = ["--set", "train.log_every=7", "--set", "train.checkpoint_every=25", "--set", "train.threads=1",
+LOG_EVERY = 7
+COMMON = ["--set", f"train.log_every={LOG_EVERY}", "--set", "train.checkpoint_every=25", "--set", "train.threads=1",
           "--set", "train.logger=none", "--set", "train.progress=false"]
 
 
@@ -195,12 +199,13 @@ def kill_trials(name: str, n: int, workdir: Path, rng: random.Random) -> dict:
     subprocess.run(genzoo_cmd("train", *setup, "--out", str(ref)), env=env(), check=True, capture_output=True)
     results = []
     for i in range(n):
-        target = rng.randint(1, total - 1)
+        target = rng.randint(1, total - LOG_EVERY)  # its log row comes before the final one: a kill mid-run
         out = workdir / f"{name}-trial{i:02d}"
         proc = subprocess.Popen(genzoo_cmd("train", *setup, "--out", str(out)), env=env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         while proc.poll() is None and last_step(out) < target:
             time.sleep(0.01)
+        exited = proc.poll() is not None  # finished before the kill (should not happen: see target)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at = last_step(out)
@@ -209,14 +214,15 @@ def kill_trials(name: str, n: int, workdir: Path, rng: random.Random) -> dict:
         r = subprocess.run(genzoo_cmd("train", "--resume", str(out), "--steps", str(total)), env=env(), capture_output=True, text=True)
         w_ok, log_ok = same(out, ref) if r.returncode == 0 else (False, False)
         results.append({"trial": i, "target": target, "last_logged": killed_at, "checkpoint": ckpt, "resume_rc": r.returncode,
-                        "weights_identical": w_ok, "log_identical": log_ok, "finished_before_kill": finished,
+                        "weights_identical": w_ok, "log_identical": log_ok, "finished_before_kill": finished or exited,
                         "error": r.stderr.strip().splitlines()[-1] if r.returncode else ""})
         print(f"{name} trial {i}: kill after logged step {killed_at} (target {target}, checkpoint {ckpt}), resume exit {r.returncode}, "
               f"weights {'identical' if w_ok else 'DIFFER'}, log {'identical' if log_ok else 'DIFFERS'}", flush=True)
         shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(ref, ignore_errors=True)
     ok = sum(r["weights_identical"] and r["log_identical"] for r in results)
-    return {"model": name, "steps": total, "trials": results, "identical": ok}
+    mid = sum(not r["finished_before_kill"] for r in results)
+    return {"model": name, "steps": total, "trials": results, "identical": ok, "killed_mid_run": mid}
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -231,14 +237,53 @@ def main() -> None:
     ap.add_argument("--wall", type=float, default=900.0, help="fuzz: seconds before a run counts as hung")
     ap.add_argument("--cpu", type=int, default=300, help="fuzz: CPU seconds before a run counts as hung")
     ap.add_argument("--minutes", type=float, default=None, help="fuzz: start no case after this many minutes")
+    ap.add_argument("--until", default=None, help="fuzz: start no case after this UTC time of today (HH:MM); the kills run first")
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("GENZOO_THREADS", "1")
-    sections, raw = [], {}
+    raw: dict = {}
+
+    def emit(title: str, table: str, notes: str) -> None:
+        print(table, flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(raw, indent=1, default=str))
+        if not args.no_append:
+            sys.path.insert(0, str(HERE))
+            from _results import append
+
+            append(f"Fault tolerance: {title}", table, notes, args.results)
+
+    if args.kill:
+        rng = random.Random(args.seed)
+        work = Path(tempfile.mkdtemp(prefix="kill9-", dir=str(REPO / "runs") if (REPO / "runs").is_dir() else None))
+        lines = ["| model | steps | kill -9 trials | killed before the run ended | resumed with identical weights and metrics log | "
+                 "kill steps (last logged) |", "|---|---|---|---|---|---|"]
+        for name in args.models.split(","):
+            k = kill_trials(name, args.kill, work, rng)
+            raw.setdefault("kill", []).append(k)
+            steps = sorted(t["last_logged"] for t in k["trials"])
+            lines.append(f"| {name} | {k['steps']} | {args.kill} | {k['killed_mid_run']} | {k['identical']} / {args.kill} | "
+                         f"{', '.join(map(str, steps))} |")
+        shutil.rmtree(work, ignore_errors=True)
+        table = "\n".join(lines)
+        notes = ("Each trial: `genzoo train` in a subprocess (CPU, 1 thread, log every 7 rounds, checkpoint every 25), SIGKILL when "
+                 f"its metrics log first reaches a step drawn uniformly from 1..steps-{LOG_EVERY}, then `genzoo train --resume RUN --steps "
+                 "STEPS`. Identical = every tensor of model.safetensors equal (torch.equal) to the uninterrupted run's, and "
+                 "every row of metrics.jsonl equal in every field but the wall-clock `time` and `steps_per_s`. Settings: "
+                 + "; ".join(f"`genzoo train {' '.join(SETUPS[m])}`" for m in args.models.split(",")) + ".")
+        emit("kill -9 and resume", table, notes)  # written before the fuzz starts: a cut-off fuzz loses only itself
     if args.fuzz:
-        f = fuzz(args.fuzz, args.seed, args.wall, args.cpu, args.minutes)
+        minutes = args.minutes
+        if args.until:  # a deadline: the budget is what is left of today until then
+            import datetime as dt
+
+            now = dt.datetime.now(dt.timezone.utc)
+            hh, mm = map(int, args.until.split(":"))
+            left = (now.replace(hour=hh, minute=mm, second=0, microsecond=0) - now).total_seconds() / 60
+            minutes = max(0.0, left) if minutes is None else min(minutes, max(0.0, left))
+        f = fuzz(args.fuzz, args.seed, args.wall, args.cpu, minutes)
         raw["fuzz"] = f
         c = f["counts"]
         bad = sum(v for k, v in c.items() if k not in ("trained", "refused", "diverged"))
@@ -251,38 +296,10 @@ def main() -> None:
                  "with a value plausible for its type, else made-up keys or hostile values) and sometimes a hostile "
                  f"--steps/--epochs/--seed; each run forked, niced, limit {args.wall:.0f} s wall / {args.cpu} CPU-s, "
                  f"{f['seconds'] / 3600:.1f} h in all"
-                 + (f" (stopped by the {args.minutes:.0f}-minute budget after {f['runs']} of {args.fuzz} drawn cases)" if f["stopped_by_budget"] else "")
+                 + (f" (stopped by the {minutes:.0f}-minute budget after {f['runs']} of {args.fuzz} drawn cases)" if f["stopped_by_budget"] else "")
                  + f". Failures: {bad}."
                  + "".join(f"\n- {k}: `{cmd}`" for k, cmd, _ in f["failures"][:20]))
-        sections.append(("option fuzz of genzoo train", table, notes))
-        print(table)
-    if args.kill:
-        rng = random.Random(args.seed)
-        work = Path(tempfile.mkdtemp(prefix="kill9-", dir=str(REPO / "runs") if (REPO / "runs").is_dir() else None))
-        lines = ["| model | steps | kill -9 trials | resumed with identical weights and metrics log | kill steps (last logged) |",
-                 "|---|---|---|---|---|"]
-        for name in args.models.split(","):
-            k = kill_trials(name, args.kill, work, rng)
-            raw.setdefault("kill", []).append(k)
-            steps = sorted(t["last_logged"] for t in k["trials"])
-            lines.append(f"| {name} | {k['steps']} | {args.kill} | {k['identical']} / {args.kill} | {', '.join(map(str, steps))} |")
-        shutil.rmtree(work, ignore_errors=True)
-        table = "\n".join(lines)
-        notes = ("Each trial: `genzoo train` in a subprocess (CPU, 1 thread, log every 7 rounds, checkpoint every 25), SIGKILL when "
-                 "its metrics log first reaches a step drawn uniformly from 1..steps-1, then `genzoo train --resume RUN --steps "
-                 "STEPS`. Identical = every tensor of model.safetensors equal (torch.equal) to the uninterrupted run's, and "
-                 "every row of metrics.jsonl equal in every field but the wall-clock `time` and `steps_per_s`. Settings: "
-                 + "; ".join(f"`genzoo train {' '.join(SETUPS[m])}`" for m in args.models.split(",")) + ".")
-        sections.append(("kill -9 and resume", table, notes))
-        print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(raw, indent=1, default=str))
-    if sections and not args.no_append:
-        sys.path.insert(0, str(HERE))
-        from _results import append
-
-        for title, table, notes in sections:
-            append(f"Fault tolerance: {title}", table, notes, args.results)
+        emit("option fuzz of genzoo train", table, notes)
 
 
 if __name__ == "__main__":
