@@ -151,9 +151,13 @@ def test_model_contract_shapes_gradients_save_load(name: str, tmp_path) -> None:
     model.train()
     # save / load through a run folder
     trainer = genzoo.train(model, data, tmp_path / "run", steps=3, progress=False, log_every=1)
-    loaded = genzoo.load(tmp_path / "run")
+    loaded = genzoo.load(tmp_path / "run", ema=False)
     for (k, a), (k2, b) in zip(trainer.model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(a.cpu(), b), k
+    if trainer.ema is not None:  # models that ask for EMA weights load them by default
+        averaged = genzoo.load(tmp_path / "run")
+        for (k, a), (k2, b) in zip(trainer.ema.state_dict().items(), averaged.state_dict().items()):
+            assert k == k2 and torch.equal(a.cpu(), b), k
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -191,9 +195,16 @@ def test_trainer_options_ema_schedule_clip_bf16(tmp_path) -> None:
                      ema=0.5, precision="bf16", optimizer="adamw", progress=False, log_every=4)
     lr_end = t.opts["model"].param_groups[0]["lr"]
     assert 0 < lr_end < 1e-2 * 0.05  # cosine reached (almost) zero at the last round
-    raw, ema = genzoo.load(tmp_path / "run"), genzoo.load(tmp_path / "run", ema=True)
+    raw, ema = genzoo.load(tmp_path / "run", ema=False), genzoo.load(tmp_path / "run", ema=True)
     diffs = [not torch.equal(a, b) for a, b in zip(raw.parameters(), ema.parameters())]
     assert any(diffs)  # EMA weights are a different (averaged) set
+    default = genzoo.load(tmp_path / "run")  # a run with EMA weights loads them by default
+    assert all(torch.equal(a, b) for a, b in zip(default.parameters(), ema.parameters()))
+    # EMA warm-up: the first updates average with decay (1 + k) / (10 + k), then the set decay
+    from genzoo.train.ema import EMA
+
+    e = EMA(torch.nn.Linear(1, 1), 0.99)
+    assert [round(e.decay_at(k), 4) for k in (0, 1, 1000)] == [0.1, round(2 / 11, 4), 0.99]
     from genzoo.train.optim import lr_factor
 
     cfg = TrainConfig(schedule="step", decay_every=10, decay_factor=0.5, warmup_steps=2)

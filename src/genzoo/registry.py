@@ -1,6 +1,6 @@
 """Name -> component registries, filled by decorators.
 
-Models, networks, datasets and metrics register themselves where they are defined::
+Models, networks, datasets, metrics and samplers register themselves where they are defined::
 
     @MODELS.register("vae")
     def vae(info: DataInfo, latent_dim: int = 16, ...) -> VAE: ...
@@ -87,3 +87,4 @@ MODELS = Registry("model", context=("info",))
 NETS = Registry("network", context=("in_shape", "out_shape"))
 DATASETS = Registry("dataset")
 METRICS = Registry("metric")
+SAMPLERS = Registry("sampler")  # filled by genzoo.samplers; models look samplers up here, never import them

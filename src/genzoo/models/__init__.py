@@ -7,7 +7,8 @@ it is imported here automatically.
 import importlib
 import pkgutil
 
-from .base import CanClassify, CanEncode, CanSample, CanTranslate, GenerativeModel, HasLogProb, HasNLLBound, Player, Stage
+from .base import (CanClassify, CanDenoise, CanEncode, CanGibbs, CanPredict, CanSample, CanTranslate, Denoised, GenerativeModel,
+                   HasCodeSampler, HasLogProb, HasNLLBound, Player, Stage)
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _mod != "base" and not _mod.startswith("_"):
@@ -15,4 +16,7 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 from .autoencoders import AE, VAE  # noqa: E402
 
-__all__ = ["CanClassify", "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "CanTranslate", "HasLogProb", "HasNLLBound", "AE", "VAE"]
+from .diffusion import DDPM  # noqa: E402
+
+__all__ = ["CanClassify", "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "CanTranslate", "CanDenoise", "CanPredict",
+           "CanGibbs", "HasCodeSampler", "Denoised", "HasLogProb", "HasNLLBound", "AE", "VAE", "DDPM"]

@@ -308,10 +308,12 @@ class AE(GenerativeModel):
             return self.code_means[k] + eps * (0.5 * self.code_logvars[k]).exp()
         return self.code_mean + eps @ self.code_scale_tril.T
 
+    default_sampler = "codes"
+
     @torch.no_grad()
-    def sample(self, n: int, c: Tensor | None = None) -> Tensor:
-        c = self._default_labels(n, c)
-        return self.decode(self.sample_latent(n, c), c)
+    def sample(self, n: int, c: Tensor | None = None, sampler: object = None) -> Tensor:
+        """Decode codes from the post-hoc code distribution (VAEs: the prior); the ``codes`` sampler."""
+        return self.sampler(sampler)(self, n, self._default_labels(n, c))
 
 
 class VAE(AE):

@@ -18,12 +18,15 @@ so a resumed run continues inside the same stage without running its hook again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import GenzooError
+
 from ..data.base import Batch, Data, DataInfo
+from ..registry import SAMPLERS
 
 
 @dataclass
@@ -91,6 +94,11 @@ class GenerativeModel(nn.Module):
     """
 
     info: DataInfo
+    #: EMA decay the trainer uses when ``train.ema`` is unset (``None``: no EMA). Models whose
+    #: samples depend on averaged weights (diffusion) ask for one; ``train.ema=0`` switches it off.
+    ema_decay: float | None = None
+    #: name of the registered sampler :meth:`sample` uses when given none (models with several).
+    default_sampler: str | None = None
 
     def players(self) -> list[Player]:
         return [Player("model", [p for p in self.parameters() if p.requires_grad], self.loss)]
@@ -108,6 +116,21 @@ class GenerativeModel(nn.Module):
     def on_fit_end(self, data: Data) -> None:
         """Called once after training (e.g. to fit a post-hoc latent sampler)."""
 
+    def sampler(self, sampler: Any = None) -> Any:
+        """The sampler object for ``sampler``: an instance, a registered name, or ``None`` (the default).
+
+        Raises:
+            GenzooError: an unknown name, or a sampler that cannot drive this model.
+        """
+        if sampler is None:
+            sampler = self.default_sampler
+            if sampler is None:
+                raise GenzooError(f"{type(self).__name__} has no registered sampler; call model.sample(n) instead")
+        if isinstance(sampler, str):
+            sampler = SAMPLERS.get(sampler)()
+        sampler.check(self)
+        return sampler
+
     @property
     def device(self) -> torch.device:
         for t in self.parameters():
@@ -119,6 +142,8 @@ class GenerativeModel(nn.Module):
 
 @runtime_checkable
 class CanSample(Protocol):
+    """``sample(n, c=None)``; models with several ways to sample also take ``sampler=`` (see :mod:`genzoo.samplers`)."""
+
     def sample(self, n: int, c: Tensor | None = None) -> Tensor: ...
 
 
@@ -167,3 +192,58 @@ class CanClassify(Protocol):
     classes_are_labels: bool
 
     def classify(self, x: Tensor) -> Tensor: ...
+
+
+class Denoised(NamedTuple):
+    """What a diffusion model predicts for ``x_t``: the clean data, the noise, and log σ_t² of p(x_{t-1} | x_t)."""
+
+    x0: Tensor  # (B, *shape)
+    eps: Tensor  # (B, *shape)
+    log_var: Tensor  # broadcasts against (B, *shape)
+
+
+@runtime_checkable
+class CanDenoise(Protocol):
+    """A diffusion model: a noise schedule and, at any timestep, a prediction of x_0 and ε.
+
+    ``denoise(x_t, t, c, clip=True)`` returns :class:`Denoised`; with ``clip`` x̂_0 is clipped to
+    the data range and ε̂ recomputed from it (what samplers use); ``clip=False`` gives the raw
+    prediction (bounds, inversion, guidance). ``clip_x0`` applies the same clipping to any x̂_0.
+    """
+
+    schedule: Any
+    conditional: bool
+
+    def denoise(self, x: Tensor, t: Tensor, c: Tensor | None = None, clip: bool = True) -> Denoised: ...
+
+    def clip_x0(self, x0: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class CanPredict(Protocol):
+    """A predictor of labels or properties: ``predict(x, t=None) -> (B, K)`` logits (or values).
+
+    ``t`` is given for noise-aware predictors (classifier guidance), which see x_t at timestep t.
+    """
+
+    def predict(self, x: Tensor, t: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class CanGibbs(Protocol):
+    """A model sampled by a Markov chain: a random start, ``steps`` transitions, a read-out of the last state."""
+
+    def chain_start(self, n: int) -> Tensor: ...
+
+    def gibbs(self, v: Tensor, steps: int) -> Tensor: ...
+
+    def chain_readout(self, v: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class HasCodeSampler(Protocol):
+    """An autoencoder sampled post hoc: codes from a distribution fitted after training, then decoded."""
+
+    def sample_latent(self, n: int, c: Tensor | None = None) -> Tensor: ...
+
+    def decode(self, z: Tensor, c: Tensor | None = None) -> Tensor: ...

@@ -47,7 +47,7 @@ from ..config import PosFloat, Size, Range
 from ..data.base import Batch, DataInfo
 from ..divergences import log_mean_exp
 from ..errors import GenzooError
-from ..registry import MODELS
+from ..registry import MODELS, SAMPLERS
 from .base import GenerativeModel, Player
 
 
@@ -318,11 +318,22 @@ class RBM(GenerativeModel):
         """E[v | h = z] shaped like the data."""
         return self.mean_v(z).reshape(z.shape[0], *self.info.shape)
 
-    @torch.no_grad()
-    def sample(self, n: int, c: Tensor | None = None, steps: int | None = None) -> Tensor:
-        """Run ``steps`` (default ``sample_steps``) Gibbs sweeps from random states; return E[v | h] of the last."""
-        v = self.gibbs(self._random_visible(n, self.W), (steps or self.sample_steps) - 1)
+    def chain_start(self, n: int) -> Tensor:
+        """Random visible states ``(n, D)`` where Gibbs chains start (:class:`~genzoo.samplers.chains.Gibbs`)."""
+        return self._random_visible(n, self.W)
+
+    def chain_readout(self, v: Tensor) -> Tensor:
+        """E[v | h], h ~ p(h | v): the mean image of a last half-sweep, shaped like the data."""
         return self.decode(torch.bernoulli(self.p_h(v)))
+
+    default_sampler = "gibbs"
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Tensor | None = None, steps: int | None = None, sampler: object = None) -> Tensor:
+        """``steps`` (default ``sample_steps``) Gibbs sweeps from random states, read out as E[v | h] (the ``gibbs`` sampler)."""
+        if sampler is None and steps is not None:
+            sampler = SAMPLERS.get("gibbs")(steps)
+        return self.sampler(sampler)(self, n, c)
 
 
 @MODELS.register("rbm", help="restricted Boltzmann machine (Bernoulli or Gaussian visibles) by CD-k or PCD; AIS log-likelihood",

@@ -39,7 +39,10 @@ class TrainConfig:
         schedule: learning-rate schedule after warm-up: ``constant``, ``cosine`` (to 0),
             ``linear`` (to 0) or ``step`` (× ``decay_factor`` every ``decay_every`` rounds).
         grad_clip: clip each player's gradient norm to this value.
-        ema: decay of an exponential moving average of the weights (saved as ``ema.safetensors``).
+        ema: decay of an exponential moving average of the weights (saved as ``ema.safetensors``);
+            ``None`` takes the model's suggestion (diffusion models ask for one, most others
+            none), ``0`` switches it off. The decay warms up over the first rounds (see
+            :class:`~genzoo.train.ema.EMA`).
         seed: seeds model initialisation, batches and noise; deterministic on CPU.
         deterministic: also ask PyTorch for deterministic kernels (slower on GPU).
         device: ``auto`` (cuda, then mps, then cpu) or a torch device string.

@@ -113,7 +113,9 @@ class Trainer:
             p.name: torch.amp.GradScaler(self.device.type) for p in self.players
         } if self.cfg.precision == "fp16" else {}
         self.losses = {p.name: (torch.compile(p.loss) if self.cfg.compile else p.loss) for p in self.players}
-        self.ema = EMA(self.model, self.cfg.ema) if self.cfg.ema else None
+        # train.ema wins; unset, the model's suggestion (diffusion asks for one); 0 switches it off
+        decay = self.cfg.ema if self.cfg.ema is not None else model.ema_decay
+        self.ema = EMA(self.model, decay) if decay else None
         self.step = 0
         self.elapsed = 0.0
         self._stop = False
@@ -256,7 +258,7 @@ class Trainer:
                     for p in stage.players:
                         self._update(p, sums, f"{p.name}/" if multi else "", self.players.index(p))
                     if self.ema is not None:
-                        self.ema.update()
+                        self.ema.update(self.step)
                     self.step += 1
                     if deadline is not None and time.perf_counter() >= deadline:
                         self.total = self.step  # time budget spent: finish as if this were the last round

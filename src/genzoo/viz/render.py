@@ -6,9 +6,10 @@ under the kind's name, serves every place that shows samples: the trainer's pict
 none of them branches on ``info.kind``:
 
 * ``image``: a grid of images (PNG); after training, reconstructions, interpolations,
-  traversals, latent scatter, 2-D manifold and per-class samples when the model can.
+  traversals, latent scatter, 2-D manifold and per-class samples when the model can, and a
+  diffusion model's denoising trajectory and classifier-free guidance grid.
 * ``points``: a scatter of samples over the test data (PNG); after training, the model's
-  density when it has one.
+  density when it has one, or a diffusion model's trajectory.
 * ``sequence``: the decoded strings (``.smi`` / ``.txt``, one per line) and a picture: an
   RDKit drawing of each molecule (SMILES data, with RDKit installed), else a table of strings.
 
@@ -38,6 +39,7 @@ from ..errors import GenzooError
 from ..models.base import CanEncode, CanTranslate, HasLogProb
 from ..registry import Registry
 from . import latent
+from .diffusion import diffusion_pictures
 from .plots import _plt, image_grid, plot_density, plot_points, save_figure, save_image_grid
 
 RENDERERS = Registry("renderer")
@@ -117,10 +119,13 @@ class ImageRenderer(Renderer):
                              tuple(info.value_range))
         if isinstance(model, CanEncode):
             x = x_shown[:32].to(device)
-            rec = model.decode(model.encode(x))
+            z = model.encode(x)
+            rec = model.decode(z)
             pairs = torch.stack([x, rec.float()], 1).reshape(-1, *x.shape[1:])  # original, reconstruction
             save_image_grid(pairs, samples / "reconstructions.png", nrow=8, value_range=tuple(info.value_range))
-            if len(x) >= 16:
+            if not isinstance(z, Tensor):  # structured codes (a diffusion autoencoder's): no generic latent pictures
+                pass
+            elif len(x) >= 16:
                 latent.interpolations(model, x[:8], x[8:16], path=samples / "interpolations.png")
             if getattr(model, "latent_dim", 0):
                 latent.traversals(model, x[:1], path=samples / "traversals.png")
@@ -130,6 +135,7 @@ class ImageRenderer(Renderer):
                 latent.manifold_grid(model, 20, samples / "manifold.png", device=device)
         if getattr(model, "conditional", False) and info.num_classes:
             latent.class_samples(model, info.num_classes, 8, samples / "per_class.png", device=device)
+        diffusion_pictures(model, samples, n=8)
 
 
 # --------------------------------------------------------------------------- 2-D points
@@ -159,6 +165,7 @@ class PointsRenderer(Renderer):
             pad = [0.1 * (h - l) for l, h in zip(lo, hi)]
             bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
             plot_density(lambda g: model.log_prob(g.to(device)), bounds, plots / "density.png")
+        diffusion_pictures(model, samples, n=self.n_snapshot)
 
 
 # --------------------------------------------------------------------------- token sequences (SMILES)

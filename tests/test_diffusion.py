@@ -1,0 +1,328 @@
+"""Diffusion: schedule identities, sampler identities with an exact denoiser, the variational bound, guidance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import genzoo
+from genzoo.data.base import Batch, Data, DataInfo
+from genzoo.errors import GenzooError
+from genzoo.metrics.two_sample import mmd_permutation_test
+from genzoo.models.base import CanDenoise, Denoised
+from genzoo.models.diffusion import DDPM
+from genzoo.samplers import SAMPLERS, make_sampler
+from genzoo.samplers.diffusion import DDIM, Ancestral, ddim_decode, ddim_invert
+from genzoo.schedules import NoiseSchedule
+
+from helpers import mixture_2d, one_thread  # noqa: F401
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine", "sigmoid"])
+def test_q_sample_moments_match_the_schedule(kind: str) -> None:
+    s = NoiseSchedule(kind, 200)
+    assert bool((s.betas > 0).all() and (s.betas < 1).all())
+    assert bool((s.alpha_bar[1:] < s.alpha_bar[:-1]).all()), "alpha_bar must fall with t"
+    torch.manual_seed(0)
+    x0 = torch.tensor([[1.5, -0.5]]).expand(100_000, 2)
+    for i in (0, 20, 100, 199):
+        t = torch.full((len(x0),), i)
+        xt = s.q_sample(x0, t)
+        ab = float(s.alpha_bar[i])
+        assert torch.allclose(xt.mean(0), math.sqrt(ab) * x0[0], atol=0.02), (i, xt.mean(0))
+        assert torch.allclose(xt.var(0), torch.full((2,), 1 - ab), rtol=0.03, atol=2e-5), (i, xt.var(0))
+
+
+def test_posterior_and_parameterisations_are_consistent() -> None:
+    s = NoiseSchedule("cosine", 100)
+    t = torch.arange(1, 100)
+    a, ab_prev = s.alphas[t].double(), s.alpha_bar_prev[t].double()
+    # q(x_{t-1}|x_t,x_0) ∝ q(x_t|x_{t-1}) q(x_{t-1}|x_0): precisions add
+    var = 1 / (a / s.betas[t].double() + 1 / (1 - ab_prev))
+    assert torch.allclose(s.posterior_var[t].double(), var, rtol=1e-4)
+    torch.manual_seed(0)
+    x0, eps = torch.randn(8, 3), torch.randn(8, 3)
+    tt = torch.randint(0, 100, (8,))
+    xt = s.q_sample(x0, tt, eps)
+    for pred in ("eps", "x0", "v"):
+        x0_hat, eps_hat = s.split(pred, xt, tt, s.target(pred, x0, tt, eps))
+        assert torch.allclose(x0_hat, x0, atol=2e-3) and torch.allclose(eps_hat, eps, atol=2e-3), pred
+    # the posterior mean with the true x0 is the mean of x_{t-1} given both ends
+    mean, _, _ = s.posterior(x0, xt, tt)
+    c0, ct = s.posterior_coef_x0[tt, None], s.posterior_coef_xt[tt, None]
+    assert torch.allclose(mean, c0 * x0 + ct * xt)
+    assert s.snr(torch.tensor([0])) > s.snr(torch.tensor([99]))
+    with pytest.raises(GenzooError, match="exceeds the model's T = 100"):
+        s.ddim_timesteps(101)
+    assert s.ddim_timesteps(10).tolist()[0] == 99 and s.ddim_timesteps(10).tolist()[-1] == 0
+
+
+# -- an exact denoiser for Gaussian-mixture data ------------------------------------------------------
+
+
+class MixtureDenoiser(nn.Module):
+    """E[x_0 | x_t] of isotropic Gaussian-mixture data in closed form: the Bayes-optimal denoiser."""
+
+    conditional = False
+    num_classes = 0
+
+    def __init__(self, centres: Tensor, std: float, schedule: NoiseSchedule, info: DataInfo) -> None:
+        super().__init__()
+        self.centres, self.std, self.schedule, self.info = centres.double(), std, schedule, info
+        self._p = nn.Parameter(torch.zeros(()))
+
+    @property
+    def device(self) -> torch.device:
+        return self._p.device
+
+    def to_data(self, x: Tensor) -> Tensor:
+        return x
+
+    def clip_x0(self, x0: Tensor) -> Tensor:
+        return x0
+
+    def denoise(self, x: Tensor, t: Tensor, c: Tensor | None = None, clip: bool = True) -> Denoised:
+        s = self.schedule
+        ab = s.alpha_bar.double()[t][:, None]  # (B, 1)
+        xd = x.double()
+        var = ab * self.std**2 + (1 - ab)  # (B, 1) variance of x_t given the component
+        d2 = (xd[:, None, :] - ab.sqrt()[:, None] * self.centres[None]).pow(2).sum(-1)  # (B, K)
+        r = torch.softmax(-0.5 * d2 / var, 1)
+        gain = ab.sqrt() * self.std**2 / var  # (B, 1)
+        x0_k = self.centres[None] + gain[:, None] * (xd[:, None, :] - ab.sqrt()[:, None] * self.centres[None])
+        x0 = (r[..., None] * x0_k).sum(1)
+        eps = (xd - ab.sqrt() * x0) / (1 - ab).sqrt()
+        return Denoised(x0.float(), eps.float(), s.posterior_log_var[t][:, None])
+
+
+def _mixture_model(T: int = 200, std: float = 0.3) -> MixtureDenoiser:
+    centres = torch.tensor([[0.6, 0.0], [-0.6, 0.0], [0.0, 0.6]])
+    info = DataInfo("mix3", (2,), kind="points", value_range=(-1.0, 1.0))
+    return MixtureDenoiser(centres, std, NoiseSchedule("linear", T), info)
+
+
+def _mixture_data(model: MixtureDenoiser, n: int, seed: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randint(0, len(model.centres), (n,), generator=g)
+    return model.centres.float()[k] + model.std * torch.randn(n, 2, generator=g)
+
+
+def test_exact_denoiser_satisfies_the_protocol() -> None:
+    assert isinstance(_mixture_model(), CanDenoise)
+
+
+def test_ddim_eta1_over_all_steps_is_the_ancestral_chain() -> None:
+    """With η = 1 and every step, DDIM's variance is β̃_t and its mean the posterior mean: same path, same noise."""
+    m = _mixture_model(T=100)
+    torch.manual_seed(3)
+    a = Ancestral()(m, 64)
+    torch.manual_seed(3)
+    b = DDIM(steps=100, eta=1.0)(m, 64)
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_ddim_eta1_reproduces_ancestral_marginals_mmd() -> None:
+    """DDIM with η = 1 on 50 of 200 steps draws the same 2-D mixture as the 200-step ancestral chain (MMD test)."""
+    m = _mixture_model(T=200)
+    torch.manual_seed(0)
+    anc = Ancestral()(m, 600)
+    ddim = DDIM(steps=50, eta=1.0)(m, 600)
+    real = _mixture_data(m, 600, seed=1)
+    g = torch.Generator().manual_seed(0)
+    _, p_same = mmd_permutation_test(anc, ddim, permutations=200, generator=g)
+    _, p_real = mmd_permutation_test(anc, real, permutations=200, generator=g)
+    assert float(p_same) > 0.01 and float(p_real) > 0.01, (float(p_same), float(p_real))
+    # and the test has power: a sampler that skips the noise (η = 1 but 5 steps) is told apart
+    coarse = DDIM(steps=3, eta=0.0)(m, 600)
+    _, p_bad = mmd_permutation_test(anc, coarse, permutations=200, generator=g)
+    assert float(p_bad) < 0.01, float(p_bad)
+
+
+def test_ddim_inversion_round_trip() -> None:
+    """x -> x_T -> x with 100 steps: plain inversion within 1e-3 mean squared; with fixed-point refinement every point within 1e-3."""
+    m = _mixture_model(T=1000, std=0.3)
+    x = _mixture_data(m, 256, seed=2)
+    plain = ddim_decode(m, ddim_invert(m, x, steps=100), steps=100)
+    assert (plain - x).pow(2).mean() <= 1e-3
+    x_T = ddim_invert(m, x, steps=100, refine=2)
+    back = ddim_decode(m, x_T, steps=100)
+    err = (back - x).abs().max()
+    assert err <= 1e-3, float(err)
+    assert (back - x).pow(2).mean() < 0.01 * (plain - x).pow(2).mean()  # refinement is what closes the gap
+    assert x_T.std() > 0.8  # it did travel to noise
+
+
+# -- the variational bound ------------------------------------------------------------------------
+
+
+class ExactGaussianNet(nn.Module):
+    """For 1-D data N(m, s²): the exact ε̂ = E[ε | x_t] and the exact reverse variance, as a learned_range output."""
+
+    def __init__(self, m: float, s: float, sched: NoiseSchedule) -> None:
+        super().__init__()
+        self.m, self.s, self.sched = m, s, sched
+
+    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+        sc = self.sched
+        ab, a, b = sc.alpha_bar.double()[t][:, None], sc.alphas.double()[t][:, None], sc.betas.double()[t][:, None]
+        ab_prev = sc.alpha_bar_prev.double()[t][:, None]
+        xd = x.double()
+        v_t = ab * self.s**2 + 1 - ab
+        x0 = self.m + ab.sqrt() * self.s**2 / v_t * (xd - ab.sqrt() * self.m)  # E[x0 | x_t]
+        eps = (xd - ab.sqrt() * x0) / (1 - ab).sqrt()
+        v_prev = ab_prev * self.s**2 + 1 - ab_prev  # Var x_{t-1} (= s² at the clean end)
+        true_var = v_prev * b / (a * v_prev + b)  # Var[x_{t-1} | x_t] of the Gaussian chain
+        lo, hi = sc.posterior_log_var.double()[t][:, None], sc.log_betas.double()[t][:, None]
+        frac = (true_var.log() - lo) / (hi - lo)
+        return torch.cat([eps, 2 * frac - 1], 1).float()
+
+
+def test_variational_bound_of_a_gaussian_with_its_exact_denoiser_is_the_nll() -> None:
+    m, s = 0.3, 0.5
+    info = DataInfo("gauss1d", (1,), kind="points", value_range=(-1.0, 1.0))
+    sched = NoiseSchedule("linear", 100)
+    model = DDPM(ExactGaussianNet(m, s, sched), info, sched, variance="learned_range", ema=None).double()
+    model.schedule = sched
+    x = torch.tensor([[-0.4], [0.3], [1.1]])
+    torch.manual_seed(0)
+    reps = 3000
+    xr = x.repeat(reps, 1)  # (3 * reps, 1): one draw of every x_t per copy
+    vlb = model.nll_bound(xr, k=100).view(reps, 3)  # every term, T = 100
+    est, se = vlb.mean(0), vlb.std(0) / math.sqrt(reps)
+    true = 0.5 * math.log(2 * math.pi * s**2) + (x[:, 0] - m).pow(2) / (2 * s**2)
+    assert torch.all((est - true).abs() < 4 * se + 2e-3), (est, true, se)
+    # a fixed variance is a strictly looser bound
+    fixed = DDPM(_EpsOnly(model.net), info, sched, variance="fixed_large", ema=None)
+    torch.manual_seed(0)
+    loose = fixed.nll_bound(xr, k=100).view(reps, 3).mean(0)
+    assert torch.all(loose > true + 0.01), (loose, true)
+
+
+class _EpsOnly(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.net(x, t, c)[:, :1]
+
+
+def test_nll_bound_with_fewer_timesteps_is_unbiased() -> None:
+    torch.manual_seed(0)
+    data = mixture_2d()
+    model = genzoo.build("ddpm", data.info, T=50, hidden=32, depth=1, variance="learned_range")
+    x = data.x_test[:4].repeat(400, 1)
+    full = model.nll_bound(x, k=50).view(400, 4)
+    sub = model.nll_bound(x, k=5).view(400, 4)
+    se = (full.var(0) / 400 + sub.var(0) / 400).sqrt()
+    assert torch.all((full.mean(0) - sub.mean(0)).abs() < 4 * se), (full.mean(0), sub.mean(0), se)
+
+
+# -- models, conditions, samplers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+@pytest.mark.parametrize("variance", ["fixed_small", "learned_range"])
+def test_ddpm_variants_train_and_sample(prediction: str, variance: str) -> None:
+    torch.manual_seed(0)
+    data = mixture_2d()
+    model = genzoo.build("ddpm", data.info, T=20, hidden=32, depth=1, prediction=prediction, variance=variance,
+                         weighting="min_snr", conditional=True)
+    out = model.loss(Batch(data.x_train[:16], data.y_train[:16]))
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+    for name in ("ancestral", "ddim"):
+        assert model.sample(5, torch.arange(5) % 4, sampler=name).shape == (5, 2)
+    assert model.nll_bound(data.x_test[:3], k=20).shape == (3,)
+
+
+def test_float_conditions_and_the_null_condition() -> None:
+    from genzoo.nets.unet import ConditionEmbedding
+
+    emb = ConditionEmbedding(8, cond_dim=3)
+    ref = torch.zeros(1)
+    c = torch.randn(4, 3)
+    c[1] = float("nan")
+    e = emb(c, 4, ref)
+    assert torch.allclose(e[1], emb(None, 1, ref)[0]) and not torch.allclose(e[0], e[1])
+    lab = ConditionEmbedding(8, num_classes=5)
+    e = lab(torch.tensor([0, -1, 4]), 3, ref)
+    assert torch.allclose(e[1], lab(None, 1, ref)[0])
+    with pytest.raises(GenzooError, match="labels must lie in 0..4"):
+        lab(torch.tensor([5]), 1, ref)
+    info = DataInfo("pts", (2,), kind="points", value_range=(-1.0, 1.0))
+    net = genzoo.nets.unet.TimeMLP(2, 2, 16, 1, cond_dim=3)
+    model = DDPM(net, info, "linear", T=10, cond_dim=3, cond_drop=0.5)
+    assert model.sample(4, torch.randn(4, 3), sampler="cfg").shape == (4, 2)
+
+
+def test_unet_shapes_conditions_and_gradients() -> None:
+    from genzoo.nets.unet import UNet, UNetEncoder
+
+    net = UNet(1, 2, width=8, mults=(1, 2), blocks=1, num_classes=3, image_size=(8, 8))
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([1, 50])
+    out = net(x, t, torch.tensor([0, 2]))
+    assert out.shape == (2, 2, 8, 8)
+    out.pow(2).sum().backward()
+    enc = UNetEncoder(1, 10, width=8, mults=(1, 2), image_size=(8, 8))
+    assert enc(x, t).shape == (2, 10)
+    with pytest.raises(GenzooError, match="divisible by 4"):
+        UNet(1, 1, mults=(1, 2, 2), image_size=(10, 10))
+
+
+def test_sampler_registry_and_bad_options() -> None:
+    assert {"ancestral", "ddim", "cfg", "classifier", "gibbs", "codes"} <= set(SAMPLERS.names())
+    data = mixture_2d()
+    model = genzoo.build("ddpm", data.info, T=20, hidden=16, depth=1)
+    with pytest.raises(GenzooError, match="unknown sampler 'dddim'.*did you mean 'ddim'"):
+        make_sampler("dddim")
+    with pytest.raises(GenzooError, match="exceeds the model's T = 20"):
+        make_sampler("ddim", {"steps": 50}, model)
+    with pytest.raises(GenzooError, match="eta must be >= 0"):
+        make_sampler("ddim", {"eta": -0.1})
+    with pytest.raises(GenzooError, match="unknown option sampler.stps"):
+        make_sampler("ddim", {"stps": 3})
+    with pytest.raises(GenzooError, match="needs a conditional diffusion model"):
+        make_sampler("cfg", {"scale": 2}, model)
+    vae = genzoo.build("vae", data.info)
+    with pytest.raises(GenzooError, match="needs a diffusion model"):
+        make_sampler("ddim", {}, vae)
+    # the other families' samplers live in the same registry
+    assert vae.sample(3, sampler="codes").shape == (3, 2)
+    rbm = genzoo.build("rbm", genzoo.DataInfo("b", (1, 4, 4), num_classes=0), n_hidden=8)
+    assert rbm.sample(3, sampler=SAMPLERS.get("gibbs")(steps=5)).shape == (3, 1, 4, 4)
+    with pytest.raises(GenzooError, match="needs a model sampled by Gibbs"):
+        vae.sample(2, sampler="gibbs")
+
+
+def test_classifier_guidance_checks_its_classifier_and_steers() -> None:
+    torch.manual_seed(0)
+    data = mixture_2d()
+    model = genzoo.build("ddpm", data.info, T=50, hidden=32, depth=1)
+    clf = genzoo.build("noisy_classifier", data.info, T=50, hidden=64, depth=2)
+    opt = torch.optim.Adam(clf.parameters(), 3e-3)
+    for _ in range(300):
+        i = torch.randint(0, len(data.x_train), (128,))
+        loss = clf.loss(Batch(data.x_train[i], data.y_train[i]))["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # steering: with the exact-enough classifier, strong guidance lands most samples in the asked class
+    s = make_sampler("classifier", {"classifier": clf, "scale": 20.0, "steps": 25}, model)
+    c = torch.full((200,), 2)
+    x = s(model, 200, c)
+    centres = torch.tensor(data.info.extras["centers"])
+    hit = (torch.cdist(x, centres).argmin(1) == 2).float().mean()
+    assert hit > 0.6, float(hit)  # the untrained diffusion model alone spreads over all four
+    other = genzoo.build("noisy_classifier", DataInfo("other", (2,), kind="points", num_classes=4), T=50)
+    with pytest.raises(GenzooError, match="trained on other .* but the model on mixture4"):
+        make_sampler("classifier", {"classifier": other}, model)
+    wrong_t = genzoo.build("noisy_classifier", data.info, T=40)
+    with pytest.raises(GenzooError, match="another noise schedule"):
+        make_sampler("classifier", {"classifier": wrong_t}, model)
