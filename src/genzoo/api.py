@@ -336,14 +336,15 @@ def _model_for(config: dict[str, Any]) -> GenerativeModel:
     return build(name, DataInfo.from_dict(config["data_info"]), **m)
 
 
-def load(run_dir: str | Path, *, ema: bool | None = False, model: GenerativeModel | None = None,
+def load(run_dir: str | Path, *, ema: bool | None = None, model: GenerativeModel | None = None,
          device: str | torch.device | None = None) -> GenerativeModel:
     """Rebuild a trained model from its run folder (config + safetensors; nothing is unpickled).
 
     Args:
         run_dir: a folder written by :func:`train` or ``genzoo train``.
-        ema: load the EMA weights (``ema.safetensors``) instead of the raw ones; ``None``:
-            the EMA weights when the run has them, else the raw ones.
+        ema: ``None`` (default): the EMA weights when the run has them (``ema.safetensors``),
+            else the raw ones; ``True``: the EMA weights (an error if there are none);
+            ``False``: the raw weights.
         model: for runs of custom models: an instance with the same architecture.
         device: where to put the model (default cpu).
 
@@ -356,8 +357,31 @@ def load(run_dir: str | Path, *, ema: bool | None = False, model: GenerativeMode
         model = _model_for(config)
     use_ema = run.ema_path.is_file() if ema is None else ema
     if use_ema and not run.ema_path.is_file():
-        raise GenzooError(f"{run.path} has no EMA weights (it was trained without train.ema); load it without ema")
+        raise GenzooError(f"{run.path} has no EMA weights (it was trained without train.ema); load it with ema=False")
     path = run.ema_path if use_ema else run.weights_path
     load_model_state(model, load_tensors(path), path)
     model.genzoo_weights = {"path": str(path), "kind": "ema" if use_ema else "raw"}  # type: ignore[assignment]
     return model.to(device or "cpu").eval()
+
+
+def make_sampler(name: str | None, options: dict[str, Any] | None = None, model: GenerativeModel | None = None) -> Any:
+    """A registered sampler with its options, checked against ``model`` (``None`` name: the model's default).
+
+    Options a sampler names in its ``runs`` attribute (e.g. the ``classifier`` of classifier
+    guidance) may be run folders; they are loaded here with :func:`load` (EMA weights when present).
+
+    Raises:
+        GenzooError: unknown sampler or option, a bad value, or a sampler that cannot drive ``model``.
+    """
+    from .registry import SAMPLERS
+    from .samplers import make_sampler as _make
+
+    opts = dict(options or {})
+    if name is not None:
+        for key in getattr(SAMPLERS.get(name), "runs", ()):
+            value = opts.get(key)
+            if isinstance(value, (str, Path)) and str(value):
+                if not (Path(value) / "config.yaml").is_file():
+                    raise GenzooError(f"sampler.{key}={value} is not a run folder; train one and pass its folder")
+                opts[key] = load(value, device=str(model.device) if model is not None else None)
+    return _make(name, opts, model)

@@ -64,8 +64,9 @@ def model_names(models: str | Iterable[str], kind: str) -> list[str]:
     if isinstance(models, str):
         models = [m for m in models.split(",") if m.strip()]
     models = [m.strip() for m in models]
-    if models == ["all"]:
-        names = [m for m in MODELS.names() if kind in MODELS.meta(m).get("data_kinds", ("points", "image"))]
+    if models == ["all"]:  # every generative model for this kind (not helpers such as guidance classifiers)
+        names = [m for m in MODELS.names() if kind in MODELS.meta(m).get("data_kinds", ("points", "image"))
+                 and MODELS.meta(m).get("generative", True)]
         if not names:
             raise GenzooError(f"no registered model takes data of kind '{kind}'")
         return names
@@ -113,6 +114,8 @@ def bench(
     train_options: dict[str, Any] | None = None,
     data_options: dict[str, Any] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
+    sampler: str | None = None,
+    sampler_opts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train each model on ``data`` with the same budget, evaluate each alike, write a leaderboard.
 
@@ -133,6 +136,10 @@ def bench(
             (``batch_size``, ``lr``, ``device``...); the budget and seed are set by the bench.
         data_options: options of the dataset factory when ``data`` is a name.
         options: per-metric options, ``{"nll": {"k": 1000}}``.
+        sampler / sampler_opts: a registered sampler (``"ddim"``, ``{"steps": 50}``) used by every
+            model it applies to (its ``check`` passes); the others sample their own way. Each
+            row records the sampler it was scored with. Models are scored with their EMA
+            weights when they have them.
 
     Returns:
         The leaderboard: ``{"data", "budget", "metrics", "n", "seed", "out", "rows": [{"model",
@@ -155,6 +162,12 @@ def bench(
     api.train_config(**train_options)  # validate before loading data
     names_m = metric_names(metrics)
     metric_opts = check_options(names_m, options)
+    if sampler is not None:
+        from .samplers import sampler_options
+
+        sampler_options(sampler, sampler_opts)  # checked before any training
+    elif sampler_opts:
+        raise GenzooError("sampler options were given without a sampler; add --sampler NAME")
 
     if isinstance(data, str):
         data_cfg: dict[str, Any] = {"type": data, **(data_options or {})}
@@ -185,6 +198,7 @@ def bench(
         "budget": {"steps": steps} if steps is not None else {"minutes": minutes},
         "models": names,
         "metrics": names_m,
+        "sampler": {"type": sampler, **(sampler_opts or {})} if sampler else None,
         "higher_is_better": {m: bool(METRICS.meta(m).get("higher_is_better", False)) for m in names_m},
         "n": n,
         "seed": seed,
@@ -207,11 +221,14 @@ def bench(
             write_leaderboard(board, out_dir)
             raise KeyboardInterrupt
         if row["status"] == "ok":
+            use = _applies(sampler, sampler_opts, out_dir / name)
+            row["sampler"] = repr(api.make_sampler(sampler, sampler_opts)) if use else None
             with console.status(f"{tag}: evaluating {len(names_m)} metric(s) on n={n}"):
                 t0 = time.perf_counter()
                 try:
                     res = evaluate(out_dir / name, names_m, n=n, data=the_data, seed=seed, options=metric_opts,
-                                   device=train_options.get("device"), on_error="record")
+                                   device=train_options.get("device"), on_error="record",
+                                   sampler=sampler if use else None, sampler_opts=sampler_opts if use else None)
                     row["metrics"] = res["metrics"]
                 except GenzooError as e:
                     row.update(status="evaluation failed", error=str(e))
@@ -224,6 +241,17 @@ def bench(
     with console.status("drawing the sample gallery"):
         write_gallery(board, out_dir / "gallery.png", seed=seed)
     return board
+
+
+def _applies(sampler: str | None, opts: dict[str, Any] | None, run: Path) -> bool:
+    """Whether ``sampler`` can drive the model of ``run`` (``False`` when no sampler is given)."""
+    if sampler is None:
+        return False
+    try:
+        api.make_sampler(sampler, opts, api.load(run))
+    except GenzooError:
+        return False
+    return True
 
 
 def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: int = 0) -> Path | None:
@@ -251,9 +279,11 @@ def write_gallery(board: dict[str, Any], path: Path, per_model: int = 16, seed: 
             continue
         if not isinstance(model, CanSample):
             continue
+        spec = board.get("sampler") or {}
+        sampler = api.make_sampler(spec["type"], {k: v for k, v in spec.items() if k != "type"}, model) if r.get("sampler") else None
         torch.manual_seed(seed)
         with torch.no_grad():
-            x = model.sample(per_model)
+            x = sampler(model, per_model) if sampler is not None else model.sample(per_model)
         panels.append((r["model"], renderer_for(model.info).panel(x, model.info)))
     if not panels:
         return None
@@ -377,6 +407,9 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
         for kind, (p, who) in kinds.items():
             label = f"{m} ({kind}: {', '.join(who)})" if len(kinds) > 1 else m
             protocols.append(f"- {label}: " + ", ".join(f"{k}={v}" for k, v in p.items()))
+    scored = [f"{r['model']}: {r['sampler']}" for r in board["rows"] if r.get("sampler")]
+    if scored:
+        protocols.append("- sampler: " + "; ".join(scored) + " (the other models sample their own way)")
     if protocols:
         lines += ["", "Protocols:", "", *protocols]
     if notes:

@@ -192,23 +192,33 @@ def sample(
     run: Path = typer.Argument(..., help="Run folder."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     output: Path = typer.Option(..., "--output", "-o", help="out.png (grid, scatter or molecule drawings), out.smi / out.txt (sequences) or out.npz (array)."),
-    ema: bool = typer.Option(False, "--ema", help="Use the EMA weights."),
+    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="EMA or raw weights (default: EMA when the run has them)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     label: Optional[int] = typer.Option(None, "--label", help="Class to condition on (conditional models)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Softmax temperature of sequence models (default: the run's, 1.0)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Registered sampler: ancestral, ddim, cfg, classifier, gibbs, codes (default: the model's)."),
+    set_: List[str] = typer.Option([], "--set", help="Sampler option, e.g. sampler.steps=50 or sampler.eta=0 (repeatable)."),
+    frames: int = typer.Option(0, "--frames", help="Diffusion samplers: also save the chain x_T -> x_0 at this many steps (OUTPUT-trajectory.png)."),
 ) -> None:
     """Draw samples from a trained run and save them (picture, SMILES list or array)."""
     import numpy as np
     import torch
 
     from .data import DataInfo
-    from .models.base import CanSample, HasTemperature
+    from .models.base import CanDenoise, CanSample, HasTemperature
+    from .samplers.diffusion import DiffusionSampler
     from .viz.render import renderer_for
 
     if n < 1:
         raise GenzooError(f"-n must be at least 1, got {n}")
     if temperature is not None and temperature < 0:
         raise GenzooError(f"--temperature must be 0 (greedy) or more, got {temperature}")
+    if frames < 0 or frames == 1:
+        raise GenzooError(f"--frames must be 0 (none) or at least 2, got {frames}")
+    sets = parse_overrides(set_)
+    bad = sorted(set(sets) - {"sampler"})
+    if bad:
+        raise GenzooError(f"genzoo sample takes only sampler options (--set sampler.steps=50), not {bad[0]}.*")
     cfg = RunDir.existing(run).config()
     render = renderer_for(DataInfo.from_dict(cfg["data_info"]))
     allowed = (*render.suffixes, ".npz")
@@ -221,16 +231,31 @@ def sample(
         if not isinstance(model, HasTemperature):
             raise GenzooError(f"{type(model).__name__} samples without a softmax temperature; leave out --temperature")
         model.sample_temperature = temperature
+    the_sampler = api.make_sampler(sampler, sets.get("sampler"), model)  # validated before anything is drawn
+    chain = the_sampler if the_sampler is not None else (model.sampler() if isinstance(model, CanDenoise) else None)
+    if frames and not isinstance(chain, DiffusionSampler):
+        raise GenzooError("--frames needs a diffusion model and sampler (ancestral, ddim, cfg, classifier)")
+    if label is not None and not 0 <= label < max(1, model.info.num_classes):
+        raise GenzooError(f"--label must lie in 0..{model.info.num_classes - 1}, got {label}")
     _writable(output)
     torch.manual_seed(seed)
     c = None if label is None else torch.full((n,), label, dtype=torch.long)
     with torch.no_grad():
-        x = model.sample(n, c)
+        x = the_sampler(model, n, c) if the_sampler is not None else model.sample(n, c)
     if output.suffix == ".npz":
         np.savez_compressed(output, x=x.numpy())
     else:
         render.save(x, output, model.info)
-    out_console.print(f"{n} samples of shape {tuple(x.shape[1:])} -> {output}")
+    used = the_sampler if the_sampler is not None else getattr(model, "default_sampler", None)
+    out_console.print(f"{n} samples of shape {tuple(x.shape[1:])} -> {output}" + (f"  (sampler {used})" if used else ""))
+    if frames:
+        from .viz.diffusion import trajectory_strip
+
+        torch.manual_seed(seed)
+        path = output.with_name(output.stem + "-trajectory.png")
+        k = min(n, 8) if model.info.kind == "image" else n  # image chains are rows; points share each frame
+        trajectory_strip(model, chain, path, n=k, frames=frames, c=None if c is None else c[:k])
+        out_console.print(f"denoising trajectory -> {path}")
 
 
 def _writable(output: Path) -> None:
@@ -460,6 +485,7 @@ def eval_(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler drawing every sample (ddim, ancestral, cfg, ...; options via --set sampler.steps=50)."),
     ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="EMA or raw weights (default: EMA when the run has them)."),
 ) -> None:
     """Score a trained run with registered metrics; results are merged into RUN/eval.json."""
@@ -469,15 +495,18 @@ def eval_(
         raise GenzooError(f"-n must be at least 1, got {n}")
     from .loops.sweep import is_sweep, summarise
 
+    sets = _metric_options(set_)
+    sampler_opts = sets.pop("sampler", None)
+
     if is_sweep(run):  # every seed of a sweep, then mean ± std
-        summary = summarise(run, metrics, run_eval=True, n=n, options=_metric_options(set_), seed=seed, device=device,
+        summary = summarise(run, metrics, run_eval=True, n=n, options=sets, seed=seed, device=device,
                             data_root=data_root)
         _sweep_table(summary, f"{run}  ({len(summary['seeds'])} seeds, n={n}, seed={seed})")
         out_console.print(str(Path(run) / "sweep.json"), soft_wrap=True)
         return
     res = evaluate(
         run, metrics, n=n, device=device, seed=seed, progress=err_console.is_terminal,
-        options=_metric_options(set_), data_root=data_root, ema=ema,
+        options=sets, data_root=data_root, sampler=sampler, sampler_opts=sampler_opts, ema=ema,
     )
     table = Table(title=f"{run}  ({res['model'].get('type') if isinstance(res['model'], dict) else res['model']} on {res['data']}, "
                         f"{res['weights']} weights, n={n}, seed={seed})")
@@ -510,6 +539,7 @@ def bench(
     set_: List[str] = typer.Option([], "--set", help="train.lr=1e-3, model.vae.latent_dim=8, data.n_train=2000 or nll.k=1000 (repeatable)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every model's training and evaluation."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding datasets (else $GENZOO_DATA, then the cache)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler for the models it applies to (e.g. ddim with --set sampler.steps=50); others sample their own way."),
 ) -> None:
     """Train several models with one budget on one dataset, score them alike, write a leaderboard."""
     from .bench import _cell, bench as run_bench
@@ -517,6 +547,7 @@ def bench(
     if n < 1:
         raise GenzooError(f"-n must be at least 1, got {n}")
     sets = parse_overrides(set_)
+    sampler_opts = sets.pop("sampler", None)
     train_opts = sets.pop("train", {})
     data_opts = sets.pop("data", {})
     model_opts = sets.pop("model", {})
@@ -528,6 +559,7 @@ def bench(
     board = run_bench(
         data, models, budget=budget, out=out, metrics=metrics, n=n, seed=seed, progress=True,
         model_options=model_opts, train_options=train_opts, data_options=data_opts, options=sets,
+        sampler=sampler, sampler_opts=sampler_opts,
     )
     table = Table(title=f"bench on {board['data']}")
     table.add_column("model", style="bold")

@@ -30,12 +30,13 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .api import load
+from .api import load, make_sampler
 from .config import atomic_write_bytes, coerce, fields_of
 from .data import Data, DataInfo, kind_of, load_data
 from .errors import GenzooError
 from .metrics.base import EvalContext, NotApplicable, check_named, missing_capability, run_metric
 from .registry import METRICS
+from .samplers import sampler_options
 from .train.checkpoint import RunDir
 from .train.trainer import pick_device
 
@@ -175,6 +176,8 @@ def evaluate(
     options: dict[str, dict[str, Any]] | None = None,
     data_root: str | Path | None = None,
     on_error: str | None = None,
+    sampler: str | None = None,
+    sampler_opts: dict[str, Any] | None = None,
     ema: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model with registered metrics; results go into the run's ``eval.json``.
@@ -203,6 +206,8 @@ def evaluate(
         data_root: folder holding downloadable datasets (``--data-root``).
         on_error: ``"raise"`` or ``"record"`` (see above); default ``"record"`` when
             ``metrics`` is ``None``, else ``"raise"``.
+        sampler / sampler_opts: a registered sampler (``"ddim"``) and its options (``{"steps":
+            50}``) that draws every sample the metrics use; ``None``: the model's own sampling.
         ema: for a run folder: evaluate its EMA weights (``True``), its raw weights
             (``False``), or the EMA weights when it has them (``None``, the default), loaded
             by :func:`genzoo.load`; the result's ``weights`` says which.
@@ -224,6 +229,10 @@ def evaluate(
         raise GenzooError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     names = metric_names(metrics)
     opts = check_options(names, options)
+    if sampler is not None:
+        sampler_options(sampler, sampler_opts)  # name and options checked before anything is loaded
+    elif sampler_opts:
+        raise GenzooError("sampler options were given without a sampler; add --sampler NAME")
 
     run: RunDir | None = None
     fingerprint = None
@@ -253,7 +262,8 @@ def evaluate(
     if metrics is not None:
         check_named(names, the_data)
     model = model.to(dev).eval()
-    ctx = EvalContext(model=model, data=the_data, n=n, device=dev, seed=seed, progress=progress)
+    the_sampler = make_sampler(sampler, sampler_opts, model) if sampler is not None else None
+    ctx = EvalContext(model=model, data=the_data, n=n, device=dev, seed=seed, progress=progress, sampler=the_sampler)
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results: dict[str, Any] = {}
     wall: dict[str, float] = {}
@@ -279,7 +289,8 @@ def evaluate(
                     res = {"value": None, "error": f"{type(e).__name__}: {e}"}
             res.setdefault("higher_is_better", METRICS.meta(name).get("higher_is_better", False))
             wall[name] = round(time.perf_counter() - t0, 3)
-            res["settings"] = {"n": n, "seed": seed, "options": opts[name], "date": date}
+            res["settings"] = {"n": n, "seed": seed, "options": opts[name], "date": date,
+                               **({"sampler": the_sampler.options()} if the_sampler is not None else {})}
             results[name] = _plain(res)
     finally:
         if was_training:

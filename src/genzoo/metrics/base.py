@@ -82,6 +82,8 @@ class EvalContext:
         batch_size: chunk size for sampling and feature extraction.
         cache: per-evaluation memo shared between metrics (e.g. model samples, features), so
             FID, KID and precision/recall on the same run draw and embed samples once.
+        sampler: a :class:`~genzoo.samplers.Sampler` that draws every model sample
+            (``sampler(model, n)``); ``None``: ``model.sample(n)``.
     """
 
     model: Any
@@ -92,6 +94,11 @@ class EvalContext:
     progress: bool = False
     batch_size: int = 500
     cache: dict[str, Any] = field(default_factory=dict)
+    sampler: Any = None
+
+    def sample(self, n: int) -> Tensor:
+        """``n`` model samples with the evaluation's sampler (or the model's own sampling)."""
+        return self.sampler(self.model, n) if self.sampler is not None else self.model.sample(n)
 
 
 def metric(name: str, *, needs: tuple[str, ...] = (), help: str = "", higher_is_better: bool = False,

@@ -219,8 +219,12 @@ def nll_metric(ctx: EvalContext, k: K = 1000, n: PosInt | None = None, ais_scale
         with seeded(ctx):
             nll = per_example(ctx, x, lambda xb: model.nll_bound(xb, k=k), f"NLL (k={k})")
         mean, se = mean_stderr(nll)
-        return {"value": mean, "stderr": se, "protocol": {"kind": "bound", "k": k, "n_test": len(x), "split": "test",
-                                                          "estimator": "importance sampling (IWAE bound)", **note, **_intensity_caveat(ctx)}}
+        protocol = {"kind": "bound", "k": k, "n_test": len(x), "split": "test", "estimator": "importance sampling (IWAE bound)",
+                    **note, **_intensity_caveat(ctx)}
+        describe = getattr(model, "nll_protocol", None)  # bounds of other kinds (diffusion's VLB) describe themselves
+        if callable(describe):
+            protocol.update(describe(k))
+        return {"value": mean, "stderr": se, "protocol": protocol}
     if isinstance(model, HasEnergy):
         return ais_nll(ctx, x, note, ais_scale, ais_runs)
     raise NotApplicable(f"metric 'nll' needs an exact log_prob, an nll_bound or an energy with AIS, which {type(model).__name__} lacks")

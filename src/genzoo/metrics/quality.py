@@ -186,7 +186,7 @@ def model_samples(ctx: EvalContext, n: int) -> Tensor:
             starts = range(0, n, ctx.batch_size)
             with torch.no_grad():
                 for i in track(starts, len(starts), "sampling", ctx.progress):
-                    out.append(ctx.model.sample(min(ctx.batch_size, n - i)).detach().float().cpu())
+                    out.append(ctx.sample(min(ctx.batch_size, n - i)).detach().float().cpu())
         ctx.cache[key] = torch.cat(out)
     return ctx.cache[key]
 
@@ -229,8 +229,10 @@ def quality_features(ctx: EvalContext, features: str = "auto", train_features: b
         net, fid_name = _net(ctx, train_features)
         real = embed(net, real_x, batch_size=ctx.batch_size, progress=ctx.progress)
         fake = embed(net, fake_x, batch_size=ctx.batch_size, progress=ctx.progress)
-    out = {"real": real, "fake": fake, "protocol": {"n_fake": len(fake), "n_real": n_real, "split": "test",
-                                                     "feature_net": fid_name, "seed": ctx.seed}}
+    protocol = {"n_fake": len(fake), "n_real": n_real, "split": "test", "feature_net": fid_name, "seed": ctx.seed}
+    if ctx.sampler is not None:
+        protocol["sampler"] = repr(ctx.sampler)
+    out = {"real": real, "fake": fake, "protocol": protocol}
     ctx.cache[key] = out
     return out
 
