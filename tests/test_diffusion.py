@@ -216,7 +216,7 @@ class _EpsOnly(nn.Module):
 def test_nll_bound_with_fewer_timesteps_is_unbiased() -> None:
     torch.manual_seed(0)
     data = mixture_2d()
-    model = genzoo.build("ddpm", data.info, T=50, hidden=32, depth=1, variance="learned_range")
+    model = genzoo.build("ddpm", data.info, T=50, denoiser={"hidden": 32, "depth": 1}, variance="learned_range")
     x = data.x_test[:4].repeat(400, 1)
     full = model.nll_bound(x, k=50).view(400, 4)
     sub = model.nll_bound(x, k=5).view(400, 4)
@@ -232,7 +232,7 @@ def test_nll_bound_with_fewer_timesteps_is_unbiased() -> None:
 def test_ddpm_variants_train_and_sample(prediction: str, variance: str) -> None:
     torch.manual_seed(0)
     data = mixture_2d()
-    model = genzoo.build("ddpm", data.info, T=20, hidden=32, depth=1, prediction=prediction, variance=variance,
+    model = genzoo.build("ddpm", data.info, T=20, denoiser={"hidden": 32, "depth": 1}, prediction=prediction, variance=variance,
                          weighting="min_snr", conditional=True)
     out = model.loss(Batch(data.x_train[:16], data.y_train[:16]))
     out["loss"].backward()
@@ -258,6 +258,7 @@ def test_float_conditions_and_the_null_condition() -> None:
         lab(torch.tensor([5]), 1, ref)
     info = DataInfo("pts", (2,), kind="points", value_range=(-1.0, 1.0))
     net = genzoo.nets.unet.TimeMLP(2, 2, 16, 1, cond_dim=3)
+    assert net(torch.zeros(4, 2), torch.zeros(4), torch.randn(4, 3)).shape == (4, 2)
     model = DDPM(net, info, "linear", T=10, cond_dim=3, cond_drop=0.5)
     assert model.sample(4, torch.randn(4, 3), sampler="cfg").shape == (4, 2)
 
@@ -274,12 +275,18 @@ def test_unet_shapes_conditions_and_gradients() -> None:
     assert enc(x, t).shape == (2, 10)
     with pytest.raises(GenzooError, match="divisible by 4"):
         UNet(1, 1, mults=(1, 2, 2), image_size=(10, 10))
+    # the registered entries take NETS's shapes; a network without t cannot be a denoiser
+    info = DataInfo("img", (1, 8, 8))
+    m = genzoo.build("ddpm", info, denoiser={"type": "unet", "width": 8, "mults": (1, 2)}, variance="learned_range", T=10)
+    assert m.net(x, t).shape == (2, 2, 8, 8) and m.sample(2).shape == (2, 1, 8, 8)
+    with pytest.raises(GenzooError, match="denoiser.type=mlp is not a time-conditioned network"):
+        genzoo.build("ddpm", info, denoiser="mlp")
 
 
 def test_sampler_registry_and_bad_options() -> None:
     assert {"ancestral", "ddim", "cfg", "classifier", "gibbs", "codes"} <= set(SAMPLERS.names())
     data = mixture_2d()
-    model = genzoo.build("ddpm", data.info, T=20, hidden=16, depth=1)
+    model = genzoo.build("ddpm", data.info, T=20, denoiser={"hidden": 16, "depth": 1})
     with pytest.raises(GenzooError, match="unknown sampler 'dddim'.*did you mean 'ddim'"):
         make_sampler("dddim")
     with pytest.raises(GenzooError, match="exceeds the model's T = 20"):
@@ -304,8 +311,8 @@ def test_sampler_registry_and_bad_options() -> None:
 def test_classifier_guidance_checks_its_classifier_and_steers() -> None:
     torch.manual_seed(0)
     data = mixture_2d()
-    model = genzoo.build("ddpm", data.info, T=50, hidden=32, depth=1)
-    clf = genzoo.build("noisy_classifier", data.info, T=50, hidden=64, depth=2)
+    model = genzoo.build("ddpm", data.info, T=50, denoiser={"hidden": 32, "depth": 1})
+    clf = genzoo.build("noisy_classifier", data.info, T=50, classifier={"hidden": 64, "depth": 2})
     opt = torch.optim.Adam(clf.parameters(), 3e-3)
     for _ in range(300):
         i = torch.randint(0, len(data.x_train), (128,))

@@ -83,8 +83,10 @@ class Registry:
 
 
 MODELS = Registry("model", context=("info",))
-#: networks map ``(B, *in_shape) -> (B, *out_shape)``; every entry takes these two first
-NETS = Registry("network", context=("in_shape", "out_shape"))
+#: networks map ``(B, *in_shape) -> (B, *out_shape)``; every entry takes these two first. Time-conditioned
+#: ones (``time=True`` in their metadata: denoisers, noisy classifiers) map ``(x, t, c)`` and may take
+#: the condition's size, ``num_classes`` (int labels) or ``cond_dim`` (float vectors), from their model
+NETS = Registry("network", context=("in_shape", "out_shape", "num_classes", "cond_dim"))
 DATASETS = Registry("dataset")
 METRICS = Registry("metric")
 SAMPLERS = Registry("sampler")  # filled by genzoo.samplers; models look samplers up here, never import them

@@ -43,7 +43,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,9 @@ from torch import Tensor, nn
 
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
-from ..registry import MODELS, SAMPLERS
+from ..config import Spec
+from ..nets.base import net
+from ..registry import MODELS, NETS, SAMPLERS
 from ..schedules import NoiseSchedule, ScheduleName, discretized_gaussian_log_likelihood, mean_flat, normal_kl, sum_flat
 from .base import Denoised, GenerativeModel, Player
 
@@ -207,15 +209,15 @@ class DDPM(GenerativeModel):
             out, v = out.reshape(B, 2 * x0.shape[1], *x0.shape[2:]).chunk(2, 1)
         target = self.schedule.target(self.prediction, x0, t, eps)
         mse = mean_flat((out.reshape(x0.shape) - target).pow(2))  # (B,)
-        loss = (self.loss_weight(t) * mse).mean()
-        logs = {"mse": mse.detach().mean()}
+        loss = batch.mean(self.loss_weight(t) * mse)
+        logs = {"mse": batch.mean(mse.detach())}
         if self.variance == "learned_range":
             # L_vlb trains only the variance: the mean comes from the stopped-gradient prediction
             x0_hat, _ = self.schedule.split(self.prediction, xt, t, out.detach().reshape(x0.shape))
             log_var = self.schedule.reverse_log_var(t, x0.dim(), (v + 1) / 2, "learned_range")
             vlb = self._vlb_term(x0, xt, t, x0_hat, log_var) / x0[0].numel()  # (B,) nats per dimension
-            loss = loss + self.vlb_weight * self.schedule.T * vlb.mean()
-            logs["vlb_term"] = vlb.detach().mean()
+            loss = loss + self.vlb_weight * self.schedule.T * batch.mean(vlb)
+            logs["vlb_term"] = batch.mean(vlb.detach())
         return {"loss": loss, **logs}
 
     def players(self) -> list[Player]:
@@ -327,7 +329,7 @@ class NoisyClassifier(GenerativeModel):
         logits = self.predict(self.schedule.q_sample(x0, t), t)
         ce = F.cross_entropy(logits, batch.c.long(), reduction="none")
         acc = (logits.argmax(-1) == batch.c).float()
-        return {"loss": ce.mean(), "acc": acc.mean()}
+        return {"loss": batch.mean(ce), "acc": batch.mean(acc)}
 
     def players(self) -> list[Player]:
         return [Player("model", list(self.parameters()), self.loss, optim={"lr": 3e-4})]
@@ -335,22 +337,28 @@ class NoisyClassifier(GenerativeModel):
 
 # -- factories ----------------------------------------------------------------------------------------
 
-NetName = Literal["auto", "unet", "mlp"]
+
+def auto_denoiser(info: DataInfo) -> str:
+    """unet for images, time_mlp otherwise."""
+    return "unet" if info.kind == "image" and len(info.shape) == 3 else "time_mlp"
 
 
-def denoiser_for(info: DataInfo, net: str, out_mult: int, width: int, mults: Sequence[int], blocks: int, hidden: int,
-                 depth: int, dropout: float, num_classes: int = 0, cond_dim: int = 0) -> nn.Module:
-    """The default denoiser: a UNet for images, a time-conditioned MLP otherwise."""
-    from ..nets.unet import TimeMLP, UNet
+def auto_classifier(info: DataInfo) -> str:
+    """unet_encoder for images, time_mlp otherwise."""
+    return "unet_encoder" if info.kind == "image" and len(info.shape) == 3 else "time_mlp"
 
-    if net == "auto":
-        net = "unet" if info.kind == "image" and len(info.shape) == 3 else "mlp"
-    if net == "unet":
-        if info.kind != "image" or len(info.shape) != 3:
-            raise GenzooError(f"net=unet needs image data (C, H, W), but {info.name} has shape {tuple(info.shape)}; use net=mlp")
-        C, H, W = info.shape
-        return UNet(C, out_mult * C, width, mults, blocks, None, num_classes, cond_dim, dropout, image_size=(H, W))
-    return TimeMLP(info.dim, out_mult * info.dim, hidden, depth, num_classes, cond_dim, dropout)
+
+DENOISER = net(auto_denoiser, help="the denoiser (x_t, t, c) -> prediction (auto: unet for images, time_mlp otherwise)")
+CLASSIFIER = net(auto_classifier, help="the classifier (x_t, t) -> logits (auto: unet_encoder for images, time_mlp otherwise)")
+
+
+def build_time_net(spec: Spec, role: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,
+                   cond_dim: int = 0) -> nn.Module:
+    """Build a time-conditioned network from its spec; a network that does not take ``t`` is refused."""
+    if not spec.meta.get("time", False):
+        timed = [n for n in NETS.names() if NETS.meta(n).get("time", False)]
+        raise GenzooError(f"model.{role}.type={spec.type} is not a time-conditioned network (x_t, t, c); choose one of: {', '.join(timed)}")
+    return spec.build(in_shape=in_shape, out_shape=out_shape, num_classes=num_classes, cond_dim=cond_dim)
 
 
 @MODELS.register("ddpm", help="denoising diffusion (Ho et al. 2020): eps/x0/v prediction, learned variances, VLB; "
@@ -358,13 +366,7 @@ def denoiser_for(info: DataInfo, net: str, out_mult: int, width: int, mults: Seq
                  tiny_fit={"model": {"T": 50, "schedule": "cosine", "sampler": "ancestral"}})
 def ddpm(
     info: DataInfo,
-    net: NetName = "auto",
-    width: int = 32,
-    mults: tuple[int, ...] = (1, 2, 2),
-    blocks: int = 1,
-    hidden: int = 256,
-    depth: int = 3,
-    dropout: float = 0.0,
+    denoiser: Spec = DENOISER,
     schedule: ScheduleName = "linear",
     T: int = 1000,
     prediction: Prediction = "eps",
@@ -377,12 +379,23 @@ def ddpm(
     sampler: Literal["ddim", "ancestral"] = "ddim",
     sampler_steps: int | None = None,
 ) -> DDPM:
-    """``width``/``mults``/``blocks``: the UNet (images); ``hidden``/``depth``: the time MLP (points)."""
+    """Args:
+        schedule, T: the noise schedule (linear, cosine or sigmoid) and its number of steps.
+        prediction: what the denoiser predicts: eps, x0 or v.
+        variance: reverse variance: fixed_small, fixed_large or learned_range (hybrid loss).
+        weighting: simple or min_snr (γ = 5).
+        vlb_weight: λ of the hybrid loss (learned_range only).
+        conditional: condition on the data's labels (cond_drop of them dropped for classifier-free guidance).
+        cond_drop: rate at which training drops the label.
+        ema: EMA decay the trainer uses unless train.ema is set (0: none).
+        sampler, sampler_steps: default sampler (ddim with sampler_steps, default min(50, T); or ancestral).
+    """
     k = info.num_classes if conditional else 0
     if conditional and k < 2:
         raise GenzooError(f"conditional=true needs labelled data; {info.name} has no classes")
-    out_mult = 2 if variance == "learned_range" else 1
-    net_ = denoiser_for(info, net, out_mult, width, mults, blocks, hidden, depth, dropout, num_classes=k)
+    shape = tuple(info.shape)
+    out_shape = (2 * shape[0], *shape[1:]) if variance == "learned_range" else shape
+    net_ = build_time_net(denoiser, "denoiser", shape, out_shape, num_classes=k)
     return DDPM(net_, info, NoiseSchedule(schedule, T), prediction, variance, weighting, vlb_weight, num_classes=k,
                 cond_drop=cond_drop if conditional else 0.0, ema=ema, sampler=sampler, sampler_steps=sampler_steps)
 
@@ -391,20 +404,12 @@ def ddpm(
                  generative=False)
 def noisy_classifier(
     info: DataInfo,
-    width: int = 32,
-    mults: tuple[int, ...] = (1, 2, 2),
-    blocks: int = 1,
-    hidden: int = 256,
-    depth: int = 3,
+    classifier: Spec = CLASSIFIER,
     schedule: ScheduleName = "linear",
     T: int = 1000,
 ) -> NoisyClassifier:
-    """Use the same ``schedule`` and ``T`` as the diffusion model it will guide."""
-    from ..nets.unet import TimeMLP, UNetEncoder
-
-    if info.kind == "image" and len(info.shape) == 3:
-        C, H, W = info.shape
-        net: nn.Module = UNetEncoder(C, info.num_classes, width, mults, blocks, image_size=(H, W))
-    else:
-        net = TimeMLP(info.dim, max(info.num_classes, 1), hidden, depth)
-    return NoisyClassifier(net, info, NoiseSchedule(schedule, T))
+    """Args:
+        schedule, T: the noise schedule of the diffusion model it will guide (guidance checks they match).
+    """
+    net_ = build_time_net(classifier, "classifier", tuple(info.shape), (max(info.num_classes, 1),))
+    return NoisyClassifier(net_, info, NoiseSchedule(schedule, T))

@@ -129,7 +129,6 @@ class Attention(nn.Module):
         return x + self.out(h.transpose(-1, -2).reshape(B, C, H, W))
 
 
-@NETS.register("unet", help="time-conditioned UNet (residual blocks, GroupNorm, attention at low resolution, condition embedding)")
 class UNet(nn.Module):
     """A denoiser ``(x (B, C, H, W), t (B,), c) -> (B, out_channels, H, W)``.
 
@@ -243,7 +242,6 @@ class UNet(nn.Module):
         return self.head(h)
 
 
-@NETS.register("unet_encoder", help="the UNet's down path, pooled to a vector: a time-conditioned classifier of noisy images")
 class UNetEncoder(nn.Module):
     """``(x (B, C, H, W), t (B,), c) -> (B, out_dim)``: the down path and middle of :class:`UNet`, then global pooling.
 
@@ -272,7 +270,6 @@ class UNetEncoder(nn.Module):
         return self.head(h)
 
 
-@NETS.register("time_mlp", help="time-conditioned residual MLP for points (sinusoidal time embedding, condition embedding)")
 class TimeMLP(nn.Module):
     """A denoiser for flat data ``(x (B, D), t (B,), c) -> (B, out_dim)``.
 
@@ -284,11 +281,15 @@ class TimeMLP(nn.Module):
         width: hidden width; depth: residual blocks.
         num_classes / cond_dim: condition embedding (see :class:`ConditionEmbedding`).
         dropout: inside each block.
+        out_shape: reshape the output to ``(B, *out_shape)`` (default ``(B, out_dim)``).
     """
 
     def __init__(self, in_dim: int, out_dim: int, width: int = 256, depth: int = 3, num_classes: int = 0,
-                 cond_dim: int = 0, dropout: float = 0.0) -> None:
+                 cond_dim: int = 0, dropout: float = 0.0, out_shape: Sequence[int] | None = None) -> None:
         super().__init__()
+        self.out_shape = tuple(out_shape) if out_shape is not None else (out_dim,)
+        if math.prod(self.out_shape) != out_dim:
+            raise GenzooError(f"out_shape {self.out_shape} does not hold {out_dim} values")
         if width < 1 or depth < 1:
             raise GenzooError(f"time_mlp needs width >= 1 and depth >= 1, got width={width}, depth={depth}")
         self.in_dim, self.width = in_dim, width
@@ -305,7 +306,6 @@ class TimeMLP(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
-        shape = x.shape
         x = x.flatten(1)  # (B, D)
         t = t.reshape(-1).expand(x.shape[0]) if t.numel() == 1 else t
         e = self.time(timestep_embedding(t, self.width).to(x.dtype))
@@ -313,5 +313,65 @@ class TimeMLP(nn.Module):
         h = self.inp(x)
         for b in self.blocks:
             h = h + b["fc2"](b["drop"](F.silu(b["fc1"](F.silu(b["norm"](h) + e)))))
-        y = self.out(h)
-        return y.reshape(shape[0], *shape[1:]) if y.shape[1] == x.shape[1] else y
+        return self.out(h).reshape(x.shape[0], *self.out_shape)
+
+
+# -- registered factories: NETS's calling convention (in_shape, out_shape, the condition's size, options) --------
+
+
+def _image_shapes(name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, int, tuple[int, int]]:
+    if len(in_shape) != 3 or len(out_shape) != 3 or tuple(in_shape[1:]) != tuple(out_shape[1:]):
+        raise GenzooError(f"network '{name}' maps images (C, H, W) to images of the same size, not {tuple(in_shape)} -> "
+                          f"{tuple(out_shape)}; use time_mlp for other data")
+    return in_shape[0], out_shape[0], (in_shape[1], in_shape[2])
+
+
+@NETS.register("unet", time=True, help="time-conditioned UNet: residual blocks, GroupNorm, attention at low resolution, condition embedding")
+def unet(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, mults: tuple[int, ...] = (1, 2, 2),
+         blocks: int = 1, attention: tuple[int, ...] | None = None, dropout: float = 0.0, heads: int = 4,
+         num_classes: int = 0, cond_dim: int = 0) -> UNet:
+    """A :class:`UNet` denoiser ``(B, C, H, W), t, c -> (B, C', H, W)``.
+
+    Args:
+        width: channels of the first level.
+        mults: channel multiplier per level (each level after the first halves H and W).
+        blocks: residual blocks per level.
+        attention: levels with self-attention (default: the lowest resolution only).
+        dropout: inside every residual block.
+        heads: attention heads.
+    """
+    c_in, c_out, size = _image_shapes("unet", in_shape, out_shape)
+    return UNet(c_in, c_out, width, mults, blocks, attention, num_classes, cond_dim, dropout, heads, size)
+
+
+@NETS.register("unet_encoder", time=True, help="the UNet's down path pooled to a vector: a time-conditioned classifier of noisy images")
+def unet_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, mults: tuple[int, ...] = (1, 2, 2),
+                 blocks: int = 1, attention: tuple[int, ...] | None = None, dropout: float = 0.0, heads: int = 4,
+                 num_classes: int = 0, cond_dim: int = 0) -> UNetEncoder:
+    """A :class:`UNetEncoder` ``(B, C, H, W), t, c -> (B, K)``.
+
+    Args:
+        width: channels of the first level.
+        mults: channel multiplier per level.
+        blocks: residual blocks per level.
+        attention: levels with self-attention (default: the lowest resolution only).
+        dropout: inside every residual block.
+        heads: attention heads.
+    """
+    if len(in_shape) != 3:
+        raise GenzooError(f"network 'unet_encoder' reads images (C, H, W), not {tuple(in_shape)}; use time_mlp for other data")
+    return UNetEncoder(in_shape[0], math.prod(out_shape), width, mults, blocks, attention, num_classes, cond_dim, dropout, heads,
+                       tuple(in_shape[1:]))
+
+
+@NETS.register("time_mlp", time=True, flat=True, help="time-conditioned residual MLP (sinusoidal time embedding, condition embedding)")
+def time_mlp(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 256, depth: int = 3, dropout: float = 0.0,
+             num_classes: int = 0, cond_dim: int = 0) -> TimeMLP:
+    """A :class:`TimeMLP` on flattened inputs ``(B, *in_shape), t, c -> (B, *out_shape)``.
+
+    Args:
+        hidden: width of every residual block.
+        depth: residual blocks.
+        dropout: inside each block.
+    """
+    return TimeMLP(math.prod(in_shape), math.prod(out_shape), hidden, depth, num_classes, cond_dim, dropout, tuple(out_shape))

@@ -29,9 +29,12 @@ def trajectory_strip(model: Any, sampler: DiffusionSampler, path: str | Path, n:
     else:
         plt = _plt()
         fig, axes = plt.subplots(1, len(states), figsize=(1.8 * len(states), 2.0), squeeze=False)
-        for ax, s in zip(axes[0], states):
-            p = s.float().cpu().reshape(len(s), -1)
+        pts = states.float().cpu().reshape(len(states), n, -1)
+        lo, hi = pts[..., :2].amin((0, 1)), pts[..., :2].amax((0, 1))
+        for ax, p in zip(axes[0], pts):  # the same axes in every frame
             ax.scatter(p[:, 0], p[:, 1], s=2, alpha=0.5)
+            ax.set_xlim(float(lo[0]), float(hi[0]))
+            ax.set_ylim(float(lo[1]), float(hi[1]))
             ax.set_xticks([])
             ax.set_yticks([])
         axes[0][0].set_title("x_T", fontsize=8)
