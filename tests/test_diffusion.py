@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -86,6 +88,9 @@ class MixtureDenoiser(nn.Module):
 
     def clip_x0(self, x0: Tensor) -> Tensor:
         return x0
+
+    def draw_condition(self, n: int) -> None:
+        return None
 
     def denoise(self, x: Tensor, t: Tensor, c: Tensor | None = None, clip: bool = True) -> Denoised:
         s = self.schedule
@@ -279,8 +284,10 @@ def test_unet_shapes_conditions_and_gradients() -> None:
     info = DataInfo("img", (1, 8, 8))
     m = genzoo.build("ddpm", info, denoiser={"type": "unet", "width": 8, "mults": (1, 2)}, variance="learned_range", T=10)
     assert m.net(x, t).shape == (2, 2, 8, 8) and m.sample(2).shape == (2, 1, 8, 8)
-    with pytest.raises(GenzooError, match="denoiser.type=mlp is not a time-conditioned network"):
+    with pytest.raises(GenzooError, match="denoiser.type: network 'mlp' cannot fill this role; choose one of: time_mlp, unet"):
         genzoo.build("ddpm", info, denoiser="mlp")
+    with pytest.raises(GenzooError, match="encoder.type: network 'unet' cannot fill this role; choose one of: conv, mlp"):
+        genzoo.build("vae", info, encoder="unet")
 
 
 def test_sampler_registry_and_bad_options() -> None:
@@ -333,3 +340,89 @@ def test_classifier_guidance_checks_its_classifier_and_steers() -> None:
     wrong_t = genzoo.build("noisy_classifier", data.info, T=40)
     with pytest.raises(GenzooError, match="another noise schedule"):
         make_sampler("classifier", {"classifier": wrong_t}, model)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def _cli(*args: object) -> int:
+    from genzoo.cli import main
+
+    return main([str(a) for a in args])
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+TINY = ["--set", "model.T=20", "--set", "model.denoiser.hidden=32", "--set", "model.denoiser.depth=1", "--set", "train.progress=false",
+        "--set", "train.log_every=5", "--set", "data.n_train=600", "--set", "data.n_test=200"]
+
+
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diffusion")
+    assert _cli("train", "ddpm", "--data", "8gaussians", "--steps", 10, "--out", root / "ddpm", *TINY) == 0
+    assert _cli("train", "noisy_classifier", "--data", "25gaussians", "--steps", 5, "--out", root / "clf25",
+                "--set", "model.T=20", "--set", "model.classifier.hidden=16", "--set", "train.progress=false",
+                "--set", "data.n_train=600", "--set", "data.n_test=200") == 0
+    return root
+
+
+def test_cli_sample_with_samplers_and_trajectory(toy_runs, tmp_path) -> None:
+    run = toy_runs / "ddpm"
+    assert (run / "ema.safetensors").is_file() and (run / "samples" / "trajectory.png").is_file()  # EMA on by default
+    assert _cli("sample", run, "-n", 50, "-o", tmp_path / "a.npz", "--sampler", "ddim", "--set", "sampler.steps=10",
+                "--set", "sampler.eta=0", "--frames", 4) == 0
+    assert (tmp_path / "a-trajectory.png").is_file()
+    x = np.load(tmp_path / "a.npz")["x"]
+    assert x.shape == (50, 2) and np.isfinite(x).all()
+    # deterministic DDIM: the same seed gives the same samples, the raw weights other ones
+    assert _cli("sample", run, "-n", 50, "-o", tmp_path / "b.npz", "--sampler", "ddim", "--set", "sampler.steps=10") == 0
+    assert np.allclose(np.load(tmp_path / "b.npz")["x"], x)
+    assert _cli("sample", run, "-n", 50, "-o", tmp_path / "c.npz", "--sampler", "ddim", "--set", "sampler.steps=10", "--no-ema") == 0
+    assert not np.allclose(np.load(tmp_path / "c.npz")["x"], x)
+    assert _cli("sample", run, "-n", 20, "-o", tmp_path / "d.png", "--sampler", "ancestral") == 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--sampler", "dddim"], "unknown sampler 'dddim'"),
+    (["--sampler", "ddim", "--set", "sampler.steps=21"], "exceeds the model's T = 20"),
+    (["--sampler", "cfg", "--set", "sampler.scale=3"], "needs a conditional diffusion model"),
+    (["--sampler", "ddim", "--set", "sampler.eta=-0.5"], "eta must be >= 0"),
+    (["--sampler", "classifier", "--set", "sampler.classifier=CLF"], "trained on 25gaussians"),
+    (["--sampler", "gibbs"], "needs a model sampled by Gibbs"),
+    (["--set", "sampler.steps=5"], "without a sampler"),
+])
+def test_cli_bad_sampler_input_is_one_sentence_exit_2_run_untouched(toy_runs, tmp_path, capsys, bad, message) -> None:
+    run = toy_runs / "ddpm"
+    bad = [b.replace("CLF", str(toy_runs / "clf25")) for b in bad]
+    before = _snapshot(run)
+    for cmd in (["sample", run, "-n", 5, "-o", tmp_path / "x.png"], ["eval", run, "--metrics", "modes", "-n", 50]):
+        assert _cli(*cmd, *bad) == 2
+        err = capsys.readouterr().err
+        assert message in " ".join(err.split()), err
+    assert _snapshot(run) == before and not (tmp_path / "x.png").exists()
+
+
+def test_eval_and_bench_take_a_sampler(toy_runs, tmp_path) -> None:
+    import json
+
+    from genzoo.bench import bench
+
+    run = toy_runs / "ddpm"
+    assert _cli("eval", run, "--metrics", "modes,nll", "-n", 100, "--sampler", "ddim", "--set", "sampler.steps=5",
+                "--set", "nll.k=5") == 0
+    res = json.loads((run / "eval.json").read_text())["metrics"]
+    assert res["modes"]["settings"]["sampler"] == {"type": "ddim", "steps": 5, "eta": 0.0}
+    assert res["modes"]["settings"]["weights"] == "ema"
+    assert "diffusion variational bound" in res["nll"]["protocol"]["estimator"]
+    board = bench("8gaussians", "ddpm,gan", budget=3, metrics="modes", n=100, out=tmp_path / "b", progress=False,
+                  data_options={"n_train": 600, "n_test": 200}, model_options={"ddpm": {"T": 20}},
+                  sampler="ddim", sampler_opts={"steps": 4})
+    rows = {r["model"]: r for r in board["rows"]}
+    assert rows["ddpm"]["sampler"] == "ddim(steps=4, eta=0.0)" and rows["gan"]["sampler"] is None
+    assert "ddpm: ddim(steps=4, eta=0.0)" in (tmp_path / "b" / "leaderboard.md").read_text()
+    with pytest.raises(GenzooError, match="unknown option sampler.stepz"):
+        bench("8gaussians", "ddpm", budget=3, out=tmp_path / "c", sampler="ddim", sampler_opts={"stepz": 4})
+    assert not (tmp_path / "c").exists()

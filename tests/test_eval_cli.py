@@ -312,7 +312,9 @@ def test_bench_checks_everything_before_training(tmp_path: Path) -> None:
             call()
     assert not (tmp_path / "b").exists()
     kinds = {n: genzoo.MODELS.meta(n).get("data_kinds", ("points", "image")) for n in genzoo.MODELS.names()}
-    assert bench_mod.model_names("all", "points") == [n for n, k in kinds.items() if "points" in k]
+    generative = {n for n in kinds if genzoo.MODELS.meta(n).get("generative", True)}  # not e.g. guidance classifiers
+    assert bench_mod.model_names("all", "points") == [n for n, k in kinds.items() if "points" in k and n in generative]
+    assert "noisy_classifier" not in bench_mod.model_names("all", "points")
     assert "dcgan" not in bench_mod.model_names("all", "points") and "dcgan" in bench_mod.model_names("all", "image")
 
 

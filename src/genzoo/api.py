@@ -378,7 +378,7 @@ def make_sampler(name: str | None, options: dict[str, Any] | None = None, model:
 
     opts = dict(options or {})
     if name is not None:
-        for key in getattr(SAMPLERS.get(name), "runs", ()):
+        for key in SAMPLERS.get(name).runs:
             value = opts.get(key)
             if isinstance(value, (str, Path)) and str(value):
                 if not (Path(value) / "config.yaml").is_file():

@@ -406,6 +406,9 @@ class Component:
         mirror: with ``follow``: reverse the options the entry lists in its registry metadata
             ``mirror=(...)`` (an MLP decoder's ``hidden`` is the encoder's, reversed).
         help: one line for ``genzoo models NAME``.
+        needs: registry metadata an entry must have to fill this role, ``{key: value}`` (a
+            missing key reads as ``False``): a denoiser needs ``{"time": True}``, a plain
+            encoder ``{"time": False}``. Entries that do not fit are neither listed nor accepted.
     """
 
     registry: Registry
@@ -414,6 +417,16 @@ class Component:
     follow: str | None = None
     mirror: bool = False
     help: str = ""
+    needs: Mapping[str, Any] = field(default_factory=dict)
+
+    def fits(self, typ: str) -> bool:
+        """Whether entry ``typ`` can fill this role (its metadata matches ``needs``)."""
+        meta = self.registry.meta(typ)
+        return all(meta.get(k, False) == v for k, v in self.needs.items())
+
+    def names(self) -> list[str]:
+        """The entries that can fill this role."""
+        return [t for t in self.registry.names() if self.fits(t)]
 
     def pick(self, info: Any) -> str | None:
         """The ``auto`` type for data ``info`` (``None`` if it depends on data not given)."""
@@ -468,6 +481,8 @@ class Component:
                 typ = self.registry.canonical(typ)
             except GenzooError as e:
                 raise GenzooError(f"{where}.type: {e}") from None
+            if not self.fits(typ):
+                raise GenzooError(f"{where}.type: {self.registry.kind} '{typ}' cannot fill this role; choose one of: {', '.join(self.names())}")
             opts = merge(dict(self.presets_for(info).get(typ, {})), value)
         factory = self.registry.get(typ)
         fields = {k for k in fields_of(factory) if k not in self.registry.context}
@@ -478,11 +493,11 @@ class Component:
         return Spec(typ, resolve(factory, opts, where, info=info, context=self.registry.context), self.registry)
 
     def _check_loosely(self, value: Mapping[str, Any], where: str) -> None:
-        known = {k for name in self.registry.names() for k in fields_of(self.registry.get(name)) if k not in self.registry.context}
+        known = {k for name in self.names() for k in fields_of(self.registry.get(name)) if k not in self.registry.context}
         unknown = sorted(set(value) - known)
         if unknown:
             raise GenzooError(f"unknown option {where}.{unknown[0]}: no {self.registry.kind} "
-                              f"({', '.join(self.registry.names())}) has it")
+                              f"({', '.join(self.names())}) has it")
 
 
 @dataclass(frozen=True)
@@ -568,9 +583,9 @@ def options_of(factory: Callable[..., Any], context: tuple[str, ...] = MODELS.co
             rows.append(Option(path, _type_name(ann), "required" if default is _MISSING else default, helps.get(name, "")))
             continue
         reg = default.registry
-        rows.append(Option(path, f"{reg.kind}: {' | '.join(['auto', *reg.names()])}", default.describe(), default.help or helps.get(name, "")))
+        rows.append(Option(path, f"{reg.kind}: {' | '.join(['auto', *default.names()])}", default.describe(), default.help or helps.get(name, "")))
         presets = default.presets_for(None)  # callable presets take info=None: the data-free ones
-        names = reg.names()
+        names = default.names()
         if reg is MODELS and isinstance(default.auto, str):  # every model's options would drown the table
             names = [default.auto]
         for t in names:

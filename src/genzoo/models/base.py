@@ -209,6 +209,8 @@ class CanDenoise(Protocol):
     ``denoise(x_t, t, c, clip=True)`` returns :class:`Denoised`; with ``clip`` x̂_0 is clipped to
     the data range and ε̂ recomputed from it (what samplers use); ``clip=False`` gives the raw
     prediction (bounds, inversion, guidance). ``clip_x0`` applies the same clipping to any x̂_0.
+    Samplers work in the model's space and return ``to_data(x)``; ``draw_condition(n)`` is the
+    condition of a draw the caller did not condition (random labels, a latent model's codes, or ``None``).
     """
 
     schedule: Any
@@ -217,6 +219,10 @@ class CanDenoise(Protocol):
     def denoise(self, x: Tensor, t: Tensor, c: Tensor | None = None, clip: bool = True) -> Denoised: ...
 
     def clip_x0(self, x0: Tensor) -> Tensor: ...
+
+    def to_data(self, x: Tensor) -> Tensor: ...
+
+    def draw_condition(self, n: int) -> Tensor | None: ...
 
 
 @runtime_checkable

@@ -91,8 +91,10 @@ def drop_condition(c: Tensor, p: float) -> Tensor:
     return torch.where(drop, torch.full_like(c, -1), c)
 
 
-class DDPM(GenerativeModel):
-    """Denoising diffusion probabilistic model over an injected denoiser.
+class Diffusion(GenerativeModel):
+    """Denoising diffusion over an injected denoiser: the objective, the denoiser's predictions, sampling.
+
+    :class:`DDPM` adds the variational bound; the diffusion autoencoder builds on this class.
 
     Args:
         net: ``(x_t (B, *shape), t (B,), c) -> (B, *shape)`` (``2 *`` channels with ``learned_range``).
@@ -169,7 +171,7 @@ class DDPM(GenerativeModel):
 
     # -- the denoiser ---------------------------------------------------------------------------------
     def _cond(self, c: Tensor | None) -> Tensor | None:
-        return c if self.conditional else None
+        return c if (self.num_classes or self.cond_dim) else None
 
     def denoise(self, x: Tensor, t: Tensor, c: Tensor | None = None, clip: bool = True) -> Denoised:
         """x̂_0, ε̂ and log σ_t² at ``x_t`` (model space) and timesteps ``t (B,)``."""
@@ -194,16 +196,19 @@ class DDPM(GenerativeModel):
         return {"eps": w / snr, "x0": w, "v": w / (snr + 1)}[self.prediction]
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
-        x0 = self.from_data(batch.x)
-        B = x0.shape[0]
-        t = torch.randint(0, self.schedule.T, (B,), device=x0.device)
-        eps = torch.randn_like(x0)
-        xt = self.schedule.q_sample(x0, t, eps)
         c = None
         if self.conditional:
             if batch.c is None:
                 raise GenzooError(f"this conditional diffusion model needs conditions; {self.info.name} has no labels")
             c = drop_condition(batch.c, self.cond_drop) if self.cond_drop > 0 else batch.c
+        return self.denoising_loss(batch, self.from_data(batch.x), c)
+
+    def denoising_loss(self, batch: Batch, x0: Tensor, c: Tensor | None) -> dict[str, Tensor]:
+        """The training objective on model-space data ``x0`` with conditions ``c`` (reduced by ``batch.mean``)."""
+        B = x0.shape[0]
+        t = torch.randint(0, self.schedule.T, (B,), device=x0.device)
+        eps = torch.randn_like(x0)
+        xt = self.schedule.q_sample(x0, t, eps)
         out = self.net(xt, t, c)
         if self.variance == "learned_range":
             out, v = out.reshape(B, 2 * x0.shape[1], *x0.shape[2:]).chunk(2, 1)
@@ -223,7 +228,7 @@ class DDPM(GenerativeModel):
     def players(self) -> list[Player]:
         return [Player("model", [p for p in self.parameters() if p.requires_grad], self.loss, optim={"lr": 2e-4})]
 
-    # -- the variational bound ------------------------------------------------------------------------
+    # -- the variational bound's terms (also the hybrid loss's) --------------------------------------------
     def _vlb_term(self, x0: Tensor, xt: Tensor, t: Tensor, x0_hat: Tensor, log_var: Tensor) -> Tensor:
         """L_{t-1} (t > 0 positions) or L_0 (position 0), per example ``(B,)``, in model-space nats."""
         s = self.schedule
@@ -236,6 +241,30 @@ class DDPM(GenerativeModel):
         else:
             nll0 = 0.5 * sum_flat(math.log(2 * math.pi) + log_var + (x0 - model_mean).pow(2) * torch.exp(-log_var))
         return torch.where(t == 0, nll0, kl)
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def draw_condition(self, n: int) -> Tensor | None:
+        """The condition of an unconditioned draw: labels uniform over the classes (as cvae / cgan), or none."""
+        if self.conditional and self.num_classes:
+            return torch.randint(0, self.num_classes, (n,), device=self.device)
+        return None
+
+    def sampler(self, sampler: Any = None) -> Any:
+        if sampler is None and self.default_sampler == "ddim":
+            sampler = SAMPLERS.get("ddim")(steps=self.sampler_steps)
+        return super().sampler(sampler)
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Tensor | None = None, sampler: Any = None) -> Tensor:
+        """``n`` samples in data space with ``sampler`` (a registered name or instance; default the model's)."""
+        return self.sampler(sampler)(self, n, c)
+
+
+class DDPM(Diffusion):
+    """Denoising diffusion probabilistic model (Ho et al. 2020) with its variational bound on -log p(x).
+
+    Takes the arguments of :class:`Diffusion`.
+    """
 
     def prior_term(self, x0: Tensor) -> Tensor:
         """L_T = KL(q(x_T | x_0) || N(0, I)) per example (model space)."""
@@ -281,17 +310,6 @@ class DDPM(GenerativeModel):
         T = self.schedule.T
         return {"estimator": "diffusion variational bound (L_T + sum L_t + L_0)",
                 "timesteps": "all T" if k >= T else f"{k} stratified of T", "T": T}
-
-    # -- sampling -------------------------------------------------------------------------------------
-    def sampler(self, sampler: Any = None) -> Any:
-        if sampler is None and self.default_sampler == "ddim":
-            sampler = SAMPLERS.get("ddim")(steps=self.sampler_steps)
-        return super().sampler(sampler)
-
-    @torch.no_grad()
-    def sample(self, n: int, c: Tensor | None = None, sampler: Any = None) -> Tensor:
-        """``n`` samples in data space with ``sampler`` (a registered name or instance; default the model's)."""
-        return self.sampler(sampler)(self, n, c)
 
 
 class NoisyClassifier(GenerativeModel):
@@ -348,8 +366,8 @@ def auto_classifier(info: DataInfo) -> str:
     return "unet_encoder" if info.kind == "image" and len(info.shape) == 3 else "time_mlp"
 
 
-DENOISER = net(auto_denoiser, help="the denoiser (x_t, t, c) -> prediction (auto: unet for images, time_mlp otherwise)")
-CLASSIFIER = net(auto_classifier, help="the classifier (x_t, t) -> logits (auto: unet_encoder for images, time_mlp otherwise)")
+DENOISER = net(auto_denoiser, time=True, help="the denoiser (x_t, t, c) -> prediction (auto: unet for images, time_mlp otherwise)")
+CLASSIFIER = net(auto_classifier, time=True, help="the classifier (x_t, t) -> logits (auto: unet_encoder for images, time_mlp otherwise)")
 
 
 def build_time_net(spec: Spec, role: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], num_classes: int = 0,

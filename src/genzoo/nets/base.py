@@ -33,7 +33,7 @@ def auto_net(info: Any) -> str:
 
 
 def net(auto: str | Callable[[Any], str] = auto_net, *, follow: str | None = None, mirror: bool = False, help: str = "",
-        **presets: Mapping[str, Any]) -> Component:
+        time: bool = False, **presets: Mapping[str, Any]) -> Component:
     """Declare a factory parameter as a network of :data:`~genzoo.registry.NETS`.
 
     Args:
@@ -42,13 +42,15 @@ def net(auto: str | Callable[[Any], str] = auto_net, *, follow: str | None = Non
         follow, mirror: copy a sibling network when this one names no type, with the
             mirrored options reversed (an autoencoder's decoder follows its encoder).
         help: one line for ``genzoo models NAME``.
+        time: the role takes a time-conditioned network ``(x, t, c)`` (a denoiser; NETS entries
+            registered with ``time=True``) instead of a plain one ``x -> y``.
         presets: this role's defaults per type, e.g. ``mlp={"act": "leaky_relu"}``.
 
     Example:
         >>> from genzoo.config import Spec
         >>> def ae(info, encoder: Spec = net(conv={"width": 32}), decoder: Spec = net(follow="encoder", mirror=True)): ...
     """
-    return Component(NETS, auto, dict(presets), follow, mirror, help)
+    return Component(NETS, auto, dict(presets), follow, mirror, help, needs={"time": time})
 
 
 # -- conditions -----------------------------------------------------------------------------------

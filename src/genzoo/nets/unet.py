@@ -302,8 +302,6 @@ class TimeMLP(nn.Module):
             for _ in range(depth)
         )
         self.out = nn.Linear(width, out_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, t: Tensor, c: Tensor | None = None) -> Tensor:
         x = x.flatten(1)  # (B, D)

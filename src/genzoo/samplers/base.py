@@ -23,6 +23,8 @@ class Sampler:
 
     #: registry name, set on every subclass
     name: str = ""
+    #: options that may name a run folder (a guidance classifier); :func:`genzoo.api.make_sampler` loads them
+    runs: tuple[str, ...] = ()
 
     def check(self, model: Any) -> None:
         """Raise :class:`GenzooError` when this sampler cannot drive ``model``."""

@@ -56,10 +56,8 @@ class DiffusionSampler(Sampler):
         return lambda x, t, cc: model.denoise(x, t, cc, clip=True)
 
     def labels(self, model: Any, n: int, c: Tensor | None) -> Tensor | None:
-        """Conditional models sample uniformly random labels when given none (as cvae / cgan do)."""
-        if c is None and getattr(model, "num_classes", 0) and model.conditional:
-            return torch.randint(0, model.num_classes, (n,), device=model.device)
-        return None if c is None else c.to(model.device)
+        """The draw's condition: ``c``, or the model's own choice (random labels, latent codes, none)."""
+        return model.draw_condition(n) if c is None else c.to(model.device)
 
     def loop(self, model: Any, x: Tensor, c: Tensor | None, fn: DenoiseFn, frames: list[Tensor] | None, every: int) -> Tensor:
         raise NotImplementedError

@@ -117,7 +117,6 @@ class ClassifierGuided(GuidedSampler):
     """
 
     name = "classifier"
-    #: options that name run folders; the API layer loads them into models
     runs = ("classifier",)
 
     def __init__(self, classifier: Any = None, scale: float = 1.0, base: Literal["ddim", "ancestral"] = "ddim",
