@@ -37,6 +37,7 @@ from torch.func import functional_call, vmap
 
 from ..errors import GenzooError, NonFiniteLoss
 from ..models.base import Player, Stage
+from .ema import EMA
 from .callbacks import Callback
 from .loggers import loggers_for
 from .optim import make_optimizer
@@ -96,15 +97,17 @@ def _one_line(e: BaseException) -> str:
 
 
 class _StackedEMA:
-    """The members' EMA shadows, stacked: one ``lerp`` for all of them."""
+    """The members' EMA shadows, stacked: one ``lerp`` for all of them (with :class:`EMA`'s warm-up)."""
 
     def __init__(self, params: list[Tensor], decay: float) -> None:
         self.params, self.decay = params, decay
         self.shadow = [p.detach().clone() for p in params]
 
+    decay_at = EMA.decay_at
+
     @torch.no_grad()
-    def update(self) -> None:
-        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay)
+    def update(self, k: int | None = None) -> None:
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - self.decay_at(k))
 
 
 class _Members(Callback):
@@ -164,7 +167,8 @@ class VmapTrainer(Trainer):
         self._restack()
         self.opts = {p.name: make_optimizer([self.params[n] for n in self.player_names[p.name]], self.settings[p.name], self.device)
                      for p in self.players}
-        self.ema = _StackedEMA([self.params[n] for n in self._ema_names()], self.cfg.ema) if self.cfg.ema else None  # type: ignore[assignment]
+        decay = first.ema.decay if first.ema is not None else None  # train.ema, else the model's suggestion (Trainer.__init__)
+        self.ema = _StackedEMA([self.params[n] for n in self._ema_names()], decay) if decay else None  # type: ignore[assignment]
         self.call = _Call(first.model)
         self.gens = [self._generators(m.cfg.seed) for m in members]
         self.plans: dict[str, list[Draw]] = {}
