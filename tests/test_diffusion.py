@@ -229,6 +229,21 @@ def test_nll_bound_with_fewer_timesteps_is_unbiased() -> None:
     assert torch.all((full.mean(0) - sub.mean(0)).abs() < 4 * se), (full.mean(0), sub.mean(0), se)
 
 
+def test_bound_of_discrete_images_is_a_probability_of_the_grid() -> None:
+    """With the discretized decoder every term is a KL or -log of a probability <= 1, so bits/dim >= 0."""
+    from helpers import tiny_images
+
+    data = tiny_images()
+    torch.manual_seed(0)
+    model = genzoo.build("ddpm", data.info, T=20, denoiser={"width": 8, "mults": (1, 2)})
+    bpd = model.bits_per_dim(data.x_test[:8], k=20)
+    assert bpd.shape == (8,) and bool(torch.isfinite(bpd).all()) and bool((bpd >= 0).all()), bpd
+    torch.manual_seed(1)
+    nll = model.nll_bound(data.x_test[:8], k=20)
+    torch.manual_seed(1)
+    assert torch.allclose(model.bits_per_dim(data.x_test[:8], k=20), nll / (64 * math.log(2)))
+
+
 # -- models, conditions, samplers ----------------------------------------------------------------------
 
 

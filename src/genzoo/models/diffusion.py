@@ -305,6 +305,12 @@ class DDPM(Diffusion):
         discrete = self.info.levels >= 2 and self.info.kind == "image"
         return total if discrete else total - self.scaling.log_det
 
+    @torch.no_grad()
+    def bits_per_dim(self, x: Tensor, k: int = 1000, c: Tensor | None = None) -> Tensor:
+        """The bound in bits per dimension, ``(B,)``: of the stored 8-bit grid values for discrete images
+        (the discretized decoder L_0 of Ho et al., eq. 13, so no dequantization term), of the density otherwise."""
+        return self.nll_bound(x, k, c) / (self.info.dim * math.log(2.0))
+
     def nll_protocol(self, k: int) -> dict[str, Any]:
         """How :meth:`nll_bound` estimated the figure (the ``nll`` metric records it)."""
         T = self.schedule.T
