@@ -313,7 +313,7 @@ def test_sampler_registry_and_bad_options() -> None:
         make_sampler("dddim")
     with pytest.raises(GenzooError, match="exceeds the model's T = 20"):
         make_sampler("ddim", {"steps": 50}, model)
-    with pytest.raises(GenzooError, match="eta must be >= 0"):
+    with pytest.raises(GenzooError, match="sampler.eta must be float >= 0"):
         make_sampler("ddim", {"eta": -0.1})
     with pytest.raises(GenzooError, match="unknown option sampler.stps"):
         make_sampler("ddim", {"stps": 3})
@@ -404,7 +404,7 @@ def test_cli_sample_with_samplers_and_trajectory(toy_runs, tmp_path) -> None:
     (["--sampler", "dddim"], "unknown sampler 'dddim'"),
     (["--sampler", "ddim", "--set", "sampler.steps=21"], "exceeds the model's T = 20"),
     (["--sampler", "cfg", "--set", "sampler.scale=3"], "needs a conditional diffusion model"),
-    (["--sampler", "ddim", "--set", "sampler.eta=-0.5"], "eta must be >= 0"),
+    (["--sampler", "ddim", "--set", "sampler.eta=-0.5"], "sampler.eta must be float >= 0"),
     (["--sampler", "classifier", "--set", "sampler.classifier=CLF"], "trained on 25gaussians"),
     (["--sampler", "gibbs"], "needs a model sampled by Gibbs"),
     (["--set", "sampler.steps=5"], "without a sampler"),
@@ -418,6 +418,39 @@ def test_cli_bad_sampler_input_is_one_sentence_exit_2_run_untouched(toy_runs, tm
         err = capsys.readouterr().err
         assert message in " ".join(err.split()), err
     assert _snapshot(run) == before and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ddpm", "--set", "model.T=1"], "model.T must be"),
+    (["ddpm", "--set", "model.T=20", "--set", "model.sampler_steps=30"], "model.sampler_steps = 30 exceeds model.T = 20"),
+    (["ddpm", "--set", "model.cond_drop=1"], "model.cond_drop must be"),
+    (["ddpm", "--set", "model.ema=-0.1"], "model.ema must be"),
+    (["ddpm", "--set", "model.denoiser.depth=0"], "model.denoiser.depth must be"),
+    (["noisy_classifier", "--set", "model.T=0"], "model.T must be"),
+])
+def test_bad_model_options_are_refused_by_their_declared_ranges(args, message, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert _cli("train", args[0], "--data", "8gaussians", "--steps", 2, "--out", out, *args[1:]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert message in err and err.count("error:") == 1 and not out.exists(), err
+
+
+def test_unet_and_diffae_options_are_range_checked() -> None:
+    info = DataInfo("img", (1, 8, 8), kind="image", num_classes=0)
+    with pytest.raises(GenzooError, match=r"model.denoiser.mults must be .*each in \[1, 64\]"):
+        genzoo.build("ddpm", info, T=10, denoiser={"type": "unet", "width": 8, "mults": (1, 0)})
+    with pytest.raises(GenzooError, match="attention levels \\[3\\] must index the UNet's 2 levels"):
+        genzoo.build("ddpm", info, T=10, denoiser={"type": "unet", "width": 8, "mults": (1, 2), "attention": (3,)})
+    with pytest.raises(GenzooError, match="needs channels divisible by 3"):
+        genzoo.build("ddpm", info, T=10, denoiser={"type": "unet", "width": 8, "mults": (1, 2), "heads": 3})
+    with pytest.raises(GenzooError, match="model.inversion_steps = 20 exceeds model.T = 10"):
+        genzoo.build("diffae", info, T=10, latent_T=10, inversion_steps=20, decode_steps=5)
+    with pytest.raises(GenzooError, match="model.inversion_refine must be"):
+        genzoo.build("diffae", info, T=10, inversion_refine=-1)
+    with pytest.raises(GenzooError, match="sampler.scale must be"):
+        make_sampler("cfg", {"scale": -1})
+    with pytest.raises(GenzooError, match="sampler.steps must be"):
+        SAMPLERS.get("ddim")(steps=0)  # built in Python: the same check as --set sampler.steps
 
 
 def test_eval_and_bench_take_a_sampler(toy_runs, tmp_path) -> None:

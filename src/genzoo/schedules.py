@@ -32,11 +32,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from typing import Annotated, Callable, Literal
 
 import torch
 from torch import Tensor, nn
 
+from .config import Range
 from .errors import GenzooError
 
 Prediction = Literal["eps", "x0", "v"]
@@ -73,6 +74,10 @@ def sigmoid_betas(T: int, start: float = -3.0, end: float = 3.0, tau: float = 1.
 
 BETAS: dict[str, Callable[[int], Tensor]] = {"linear": linear_betas, "cosine": cosine_betas, "sigmoid": sigmoid_betas}
 ScheduleName = Literal["linear", "cosine", "sigmoid"]
+#: The number of diffusion steps T of a model option.
+DiffusionSteps = Annotated[int, Range(2, 100_000)]
+#: Steps a sampler or an inversion visits (at most the model's T, checked against the model).
+SamplerSteps = Annotated[int, Range(1, 100_000)]
 
 
 def _gather(table: Tensor, t: Tensor, ndim: int) -> Tensor:

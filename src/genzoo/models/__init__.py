@@ -7,7 +7,7 @@ it is imported here automatically.
 import importlib
 import pkgutil
 
-from .base import (CanClassify, CanDenoise, CanEncode, CanGibbs, CanPredict, CanSample, CanTranslate, Denoised, GenerativeModel,
+from .base import (CanClassify, CanClassifyNoisy, CanDenoise, CanEncode, CanGibbs, CanSample, CanTranslate, Denoised, GenerativeModel,
                    HasCodeSampler, HasLogProb, HasNLLBound, Player, Stage)
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -18,5 +18,5 @@ from .autoencoders import AE, VAE  # noqa: E402
 
 from .diffusion import DDPM  # noqa: E402
 
-__all__ = ["CanClassify", "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "CanTranslate", "CanDenoise", "CanPredict",
+__all__ = ["CanClassify", "GenerativeModel", "Player", "Stage", "CanSample", "CanEncode", "CanTranslate", "CanDenoise", "CanClassifyNoisy",
            "CanGibbs", "HasCodeSampler", "Denoised", "HasLogProb", "HasNLLBound", "AE", "VAE", "DDPM"]

@@ -226,13 +226,13 @@ class CanDenoise(Protocol):
 
 
 @runtime_checkable
-class CanPredict(Protocol):
-    """A predictor of labels or properties: ``predict(x, t=None) -> (B, K)`` logits (or values).
+class CanClassifyNoisy(CanClassify, Protocol):
+    """A :class:`CanClassify` classifier that also reads noisy inputs: ``logits(x_t, t) -> (B, K)``
+    of model-space x_t at diffusion timesteps ``t`` under its noise ``schedule`` (classifier guidance)."""
 
-    ``t`` is given for noise-aware predictors (classifier guidance), which see x_t at timestep t.
-    """
+    schedule: Any
 
-    def predict(self, x: Tensor, t: Tensor | None = None) -> Tensor: ...
+    def logits(self, x: Tensor, t: Tensor) -> Tensor: ...
 
 
 @runtime_checkable

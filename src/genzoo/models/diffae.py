@@ -27,20 +27,20 @@ References:
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ..config import Spec
+from ..config import NonNegInt, Range, Size, Spec
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
 from ..nets.base import net
 from ..registry import MODELS
 from ..samplers.diffusion import ddim_decode, ddim_invert
-from ..schedules import NoiseSchedule, ScheduleName
+from ..schedules import DiffusionSteps, NoiseSchedule, SamplerSteps, ScheduleName
 from .base import Player, Stage
-from .diffusion import DDPM, DENOISER, Diffusion, build_time_net
+from .diffusion import DDPM, DENOISER, Diffusion, Rate, build_time_net
 
 
 class DiffAECode(NamedTuple):
@@ -177,17 +177,17 @@ def diffae(
     encoder: Spec = SEM_ENCODER,
     denoiser: Spec = DENOISER,
     latent_denoiser: Spec = LATENT,
-    sem_dim: int = 32,
+    sem_dim: Size = 32,
     schedule: ScheduleName = "linear",
-    T: int = 1000,
+    T: DiffusionSteps = 1000,
     prediction: Literal["eps", "x0", "v"] = "eps",
     weighting: Literal["simple", "min_snr"] = "simple",
-    latent_T: int = 1000,
-    latent_start: int = 0,
-    inversion_steps: int = 100,
-    inversion_refine: int = 2,
-    decode_steps: int = 100,
-    ema: float = 0.9995,
+    latent_T: DiffusionSteps = 1000,
+    latent_start: NonNegInt = 0,
+    inversion_steps: SamplerSteps = 100,
+    inversion_refine: Annotated[int, Range(0, 100)] = 2,
+    decode_steps: SamplerSteps = 100,
+    ema: Rate = 0.9995,
 ) -> DiffAE:
     """Args:
         sem_dim: size of the semantic code z_sem.
@@ -199,6 +199,9 @@ def diffae(
         decode_steps: DDIM steps of decode and sample.
         ema: EMA decay the trainer uses unless train.ema is set.
     """
+    for name, steps in (("inversion_steps", inversion_steps), ("decode_steps", decode_steps)):
+        if steps > T:
+            raise GenzooError(f"model.{name} = {steps} exceeds model.T = {T} diffusion steps; use at most {T}")
     shape = tuple(info.shape)
     enc = encoder.build(in_shape=shape, out_shape=(sem_dim,))
     dec = build_time_net(denoiser, "denoiser", shape, shape, cond_dim=sem_dim)

@@ -43,7 +43,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,15 +51,17 @@ from torch import Tensor, nn
 
 from ..data.base import Batch, DataInfo
 from ..errors import GenzooError
-from ..config import Spec
+from ..config import Range, Spec, Weight
 from ..nets.base import net
 from ..registry import MODELS, NETS, SAMPLERS
-from ..schedules import NoiseSchedule, ScheduleName, discretized_gaussian_log_likelihood, mean_flat, normal_kl, sum_flat
+from ..schedules import DiffusionSteps, NoiseSchedule, SamplerSteps, ScheduleName, discretized_gaussian_log_likelihood, mean_flat, normal_kl, sum_flat
 from .base import Denoised, GenerativeModel, Player
 
 Prediction = Literal["eps", "x0", "v"]
 Variance = Literal["fixed_small", "fixed_large", "learned_range"]
 Weighting = Literal["simple", "min_snr"]
+#: A rate in [0, 1): label dropout, EMA decay.
+Rate = Annotated[float, Range(0, 1, hi_open=True)]
 
 
 class DataScaling:
@@ -339,18 +341,25 @@ class NoisyClassifier(GenerativeModel):
         self.num_classes = info.num_classes
         self.scaling = DataScaling(info)
 
-    def predict(self, x: Tensor, t: Tensor | None = None) -> Tensor:
-        """Logits ``(B, K)`` of model-space x_t at timesteps ``t`` (``None``: clean inputs, t = 0)."""
-        if t is None:
-            t = torch.zeros(x.shape[0], device=x.device, dtype=torch.long)
+    #: class k is the data's label k (:class:`~genzoo.models.base.CanClassify`)
+    classes_are_labels = True
+
+    def logits(self, x: Tensor, t: Tensor) -> Tensor:
+        """Logits ``(B, K)`` of model-space x_t at timesteps ``t``."""
         return self.net(x, t).reshape(x.shape[0], self.num_classes)
+
+    @torch.no_grad()
+    def classify(self, x: Tensor) -> Tensor:
+        """Class probabilities ``(B, K)`` of clean data-space examples (t = 0)."""
+        t = torch.zeros(x.shape[0], device=x.device, dtype=torch.long)
+        return torch.softmax(self.logits(self.scaling.from_data(x), t).float(), -1)
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
         if batch.c is None:
             raise GenzooError(f"the noisy classifier needs labels; {self.info.name} has none")
         x0 = self.scaling.from_data(batch.x)
         t = torch.randint(0, self.schedule.T, (x0.shape[0],), device=x0.device)
-        logits = self.predict(self.schedule.q_sample(x0, t), t)
+        logits = self.logits(self.schedule.q_sample(x0, t), t)
         ce = F.cross_entropy(logits, batch.c.long(), reduction="none")
         acc = (logits.argmax(-1) == batch.c).float()
         return {"loss": batch.mean(ce), "acc": batch.mean(acc)}
@@ -392,16 +401,16 @@ def ddpm(
     info: DataInfo,
     denoiser: Spec = DENOISER,
     schedule: ScheduleName = "linear",
-    T: int = 1000,
+    T: DiffusionSteps = 1000,
     prediction: Prediction = "eps",
     variance: Variance = "fixed_small",
     weighting: Weighting = "simple",
-    vlb_weight: float = 1e-3,
+    vlb_weight: Weight = 1e-3,
     conditional: bool = False,
-    cond_drop: float = 0.1,
-    ema: float = 0.9995,
+    cond_drop: Rate = 0.1,
+    ema: Rate = 0.9995,
     sampler: Literal["ddim", "ancestral"] = "ddim",
-    sampler_steps: int | None = None,
+    sampler_steps: SamplerSteps | None = None,
 ) -> DDPM:
     """Args:
         schedule, T: the noise schedule (linear, cosine or sigmoid) and its number of steps.
@@ -414,6 +423,8 @@ def ddpm(
         ema: EMA decay the trainer uses unless train.ema is set (0: none).
         sampler, sampler_steps: default sampler (ddim with sampler_steps, default min(50, T); or ancestral).
     """
+    if sampler_steps is not None and sampler_steps > T:
+        raise GenzooError(f"model.sampler_steps = {sampler_steps} exceeds model.T = {T} diffusion steps; use at most {T}")
     k = info.num_classes if conditional else 0
     if conditional and k < 2:
         raise GenzooError(f"conditional=true needs labelled data; {info.name} has no classes")
@@ -430,7 +441,7 @@ def noisy_classifier(
     info: DataInfo,
     classifier: Spec = CLASSIFIER,
     schedule: ScheduleName = "linear",
-    T: int = 1000,
+    T: DiffusionSteps = 1000,
 ) -> NoisyClassifier:
     """Args:
         schedule, T: the noise schedule of the diffusion model it will guide (guidance checks they match).

@@ -19,12 +19,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Range, Size
 from ..errors import GenzooError
 from ..registry import NETS
 
@@ -175,6 +176,12 @@ class UNet(nn.Module):
                 raise GenzooError(f"a UNet with {len(mults)} levels halves the image {len(mults) - 1} times, so H and W must be "
                                   f"divisible by {f}; got {tuple(image_size)}; use fewer mults")
         attn = {len(mults) - 1} if attention is None else {int(a) for a in attention}
+        if any(a < 0 or a >= len(mults) for a in attn):
+            raise GenzooError(f"attention levels {sorted(attn)} must index the UNet's {len(mults)} levels (0..{len(mults) - 1})")
+        bad = [width * mults[a] for a in sorted(attn) if (width * mults[a]) % heads]
+        if bad:
+            raise GenzooError(f"attention with {heads} heads needs channels divisible by {heads}, but a level has {bad[0]}; "
+                              "change heads or width")
         self.in_channels, self.out_channels = in_channels, out_channels
         emb_dim = 4 * width
         self.width = width
@@ -317,6 +324,14 @@ class TimeMLP(nn.Module):
 # -- registered factories: NETS's calling convention (in_shape, out_shape, the condition's size, options) --------
 
 
+Width = Annotated[int, Range(1, 4096)]
+Mults = tuple[Annotated[int, Range(1, 64)], ...]
+Levels = tuple[Annotated[int, Range(0, 16)], ...]
+Blocks = Annotated[int, Range(1, 16)]
+Dropout = Annotated[float, Range(0, 1, hi_open=True)]
+Heads = Annotated[int, Range(1, 64)]
+
+
 def _image_shapes(name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, int, tuple[int, int]]:
     if len(in_shape) != 3 or len(out_shape) != 3 or tuple(in_shape[1:]) != tuple(out_shape[1:]):
         raise GenzooError(f"network '{name}' maps images (C, H, W) to images of the same size, not {tuple(in_shape)} -> "
@@ -325,8 +340,8 @@ def _image_shapes(name: str, in_shape: tuple[int, ...], out_shape: tuple[int, ..
 
 
 @NETS.register("unet", time=True, help="time-conditioned UNet: residual blocks, GroupNorm, attention at low resolution, condition embedding")
-def unet(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, mults: tuple[int, ...] = (1, 2, 2),
-         blocks: int = 1, attention: tuple[int, ...] | None = None, dropout: float = 0.0, heads: int = 4,
+def unet(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: Width = 32, mults: Mults = (1, 2, 2),
+         blocks: Blocks = 1, attention: Levels | None = None, dropout: Dropout = 0.0, heads: Heads = 4,
          num_classes: int = 0, cond_dim: int = 0) -> UNet:
     """A :class:`UNet` denoiser ``(B, C, H, W), t, c -> (B, C', H, W)``.
 
@@ -343,8 +358,8 @@ def unet(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32,
 
 
 @NETS.register("unet_encoder", time=True, help="the UNet's down path pooled to a vector: a time-conditioned classifier of noisy images")
-def unet_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: int = 32, mults: tuple[int, ...] = (1, 2, 2),
-                 blocks: int = 1, attention: tuple[int, ...] | None = None, dropout: float = 0.0, heads: int = 4,
+def unet_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: Width = 32, mults: Mults = (1, 2, 2),
+                 blocks: Blocks = 1, attention: Levels | None = None, dropout: Dropout = 0.0, heads: Heads = 4,
                  num_classes: int = 0, cond_dim: int = 0) -> UNetEncoder:
     """A :class:`UNetEncoder` ``(B, C, H, W), t, c -> (B, K)``.
 
@@ -363,7 +378,7 @@ def unet_encoder(in_shape: tuple[int, ...], out_shape: tuple[int, ...], width: i
 
 
 @NETS.register("time_mlp", time=True, flat=True, help="time-conditioned residual MLP (sinusoidal time embedding, condition embedding)")
-def time_mlp(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: int = 256, depth: int = 3, dropout: float = 0.0,
+def time_mlp(in_shape: tuple[int, ...], out_shape: tuple[int, ...], hidden: Size = 256, depth: Blocks = 3, dropout: Dropout = 0.0,
              num_classes: int = 0, cond_dim: int = 0) -> TimeMLP:
     """A :class:`TimeMLP` on flattened inputs ``(B, *in_shape), t, c -> (B, *out_shape)``.
 

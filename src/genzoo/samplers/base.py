@@ -26,6 +26,13 @@ class Sampler:
     #: options that may name a run folder (a guidance classifier); :func:`genzoo.api.make_sampler` loads them
     runs: tuple[str, ...] = ()
 
+    def checked(self, **options: Any) -> dict[str, Any]:
+        """``options`` coerced and range-checked against this class's annotations (the same check as ``--set sampler.*``).
+
+        Constructors call it, so a sampler built in Python refuses what the command line refuses.
+        """
+        return resolve(type(self), options, "sampler")
+
     def check(self, model: Any) -> None:
         """Raise :class:`GenzooError` when this sampler cannot drive ``model``."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
+from ..config import Range
 from ..errors import GenzooError
 from ..models.base import CanGibbs, HasCodeSampler
 from ..registry import SAMPLERS
@@ -23,10 +24,8 @@ class Gibbs(Sampler):
 
     name = "gibbs"
 
-    def __init__(self, steps: int = 0) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise GenzooError(f"sampler.steps must be a whole number >= 0 (0: the model's default), got {steps!r}")
-        self.steps = steps
+    def __init__(self, steps: Annotated[int, Range(0, 10**9)] = 0) -> None:
+        self.steps = self.checked(steps=steps)["steps"]
 
     def options(self) -> dict[str, Any]:
         return {"type": self.name, "steps": self.steps}

@@ -25,14 +25,16 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import torch
 from torch import Tensor
 
+from ..config import NonNegFloat, Range
 from ..errors import GenzooError
 from ..models.base import CanDenoise, Denoised
 from ..registry import SAMPLERS
+from ..schedules import SamplerSteps
 from .base import Sampler
 
 #: ``denoise(x_t, t, c) -> Denoised``: a model's own, or a guided one
@@ -131,12 +133,9 @@ class DDIM(DiffusionSampler):
 
     name = "ddim"
 
-    def __init__(self, steps: int | None = None, eta: float = 0.0) -> None:
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise GenzooError(f"sampler.steps must be a whole number of at least 1, got {steps!r}")
-        if not eta >= 0:
-            raise GenzooError(f"sampler.eta must be >= 0 (0: deterministic DDIM, 1: ancestral noise), got {eta}")
-        self.steps, self.eta = steps, float(eta)
+    def __init__(self, steps: SamplerSteps | None = None, eta: NonNegFloat = 0.0) -> None:
+        opts = self.checked(steps=steps, eta=eta)
+        self.steps, self.eta = opts["steps"], float(opts["eta"])
 
     def options(self) -> dict[str, Any]:
         return {"type": self.name, "steps": self.steps, "eta": self.eta}

@@ -23,16 +23,23 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config import NonNegFloat, Range
 from ..errors import GenzooError
-from ..models.base import CanPredict, Denoised
+from ..models.base import CanClassifyNoisy, Denoised
 from ..registry import SAMPLERS
+from ..schedules import SamplerSteps
 from .diffusion import DDIM, Ancestral, DenoiseFn, DiffusionSampler, _t
+
+
+#: Guidance weight: 0 is no guidance.
+Scale = Annotated[float, Range(0, 1000)]
+Base = Literal["ddim", "ancestral"]
 
 
 def null_condition(c: Tensor) -> Tensor:
@@ -52,10 +59,8 @@ class GuidedSampler(DiffusionSampler):
     """A guidance rule over a base sampler (``ddim`` with ``steps``/``eta``, or ``ancestral``)."""
 
     def __init__(self, scale: float, base: str, steps: int | None, eta: float) -> None:
-        if not scale >= 0:
-            raise GenzooError(f"sampler.scale must be >= 0 (0: no guidance), got {scale}")
-        if base not in ("ddim", "ancestral"):
-            raise GenzooError(f"sampler.base must be ddim or ancestral, got {base!r}")
+        opts = self.checked(scale=scale, base=base, steps=steps, eta=eta)
+        scale, base, steps, eta = opts["scale"], opts["base"], opts["steps"], opts["eta"]
         self.scale, self.base_name = float(scale), base
         self.base: DiffusionSampler = DDIM(steps, eta) if base == "ddim" else Ancestral()
 
@@ -78,7 +83,7 @@ class ClassifierFree(GuidedSampler):
 
     name = "cfg"
 
-    def __init__(self, scale: float = 3.0, base: Literal["ddim", "ancestral"] = "ddim", steps: int | None = None, eta: float = 0.0) -> None:
+    def __init__(self, scale: Scale = 3.0, base: Base = "ddim", steps: SamplerSteps | None = None, eta: NonNegFloat = 0.0) -> None:
         super().__init__(scale, base, steps, eta)
 
     def check(self, model: Any) -> None:
@@ -109,7 +114,7 @@ class ClassifierGuided(GuidedSampler):
     """Guidance by the gradient of a noise-aware classifier's log-probability of the wanted label.
 
     Args:
-        classifier: the classifier: a trained :class:`~genzoo.models.base.CanPredict` model that
+        classifier: the classifier: a trained :class:`~genzoo.models.base.CanClassifyNoisy` model that
             takes ``(x_t, t)`` (e.g. a ``noisy_classifier`` run; on the command line its run folder,
             loaded by :func:`genzoo.api.make_sampler`).
         scale: guidance strength s.
@@ -119,8 +124,8 @@ class ClassifierGuided(GuidedSampler):
     name = "classifier"
     runs = ("classifier",)
 
-    def __init__(self, classifier: Any = None, scale: float = 1.0, base: Literal["ddim", "ancestral"] = "ddim",
-                 steps: int | None = None, eta: float = 0.0) -> None:
+    def __init__(self, classifier: Any = None, scale: Scale = 1.0, base: Base = "ddim",
+                 steps: SamplerSteps | None = None, eta: NonNegFloat = 0.0) -> None:
         super().__init__(scale, base, steps, eta)
         if classifier is None or classifier == "":
             raise GenzooError("classifier guidance needs a noise-aware classifier: --set sampler.classifier=RUN "
@@ -138,8 +143,9 @@ class ClassifierGuided(GuidedSampler):
         clf = self.classifier
         if isinstance(clf, str):
             raise GenzooError(f"sampler.classifier={clf!r} is a run folder that was not loaded; build the sampler with genzoo.api.make_sampler")
-        if not isinstance(clf, CanPredict):
-            raise GenzooError(f"sampler.classifier must be a classifier (CanPredict), got a {type(clf).__name__}")
+        if not isinstance(clf, CanClassifyNoisy):
+            raise GenzooError(f"sampler.classifier must be a noise-aware classifier (a noisy_classifier run), got a {type(clf).__name__}; "
+                              "train one with `genzoo train noisy_classifier --data DATA`")
         k = getattr(clf, "num_classes", 0)
         mine, theirs = model.info, getattr(clf, "info", None)
         if theirs is None or theirs.name != mine.name or tuple(theirs.shape) != tuple(mine.shape) or k != mine.num_classes:
@@ -167,7 +173,7 @@ class ClassifierGuided(GuidedSampler):
                 return _guided(model, x, t, d.eps, d.log_var)
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                logp = F.log_softmax(clf.predict(xg, t).float(), -1)
+                logp = F.log_softmax(clf.logits(xg, t).float(), -1)
                 grad = torch.autograd.grad(logp[torch.arange(len(x), device=x.device), cc].sum(), xg)[0]
             shape = (-1,) + (1,) * (x.dim() - 1)
             eps = d.eps - scale * s.sqrt_one_minus_alpha_bar[t].reshape(shape) * grad
