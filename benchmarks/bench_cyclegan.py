@@ -83,11 +83,14 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_cyclegan")
     ap.add_argument("--grid", default="docs/img/cyclegan-mnist-digits.png", help="'' to skip")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--finished-only", action="store_true", help="report only the seeds already finished under --out (train nothing)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     data = load_data(args.data, size=args.size)
     results = []
+    if args.finished_only:
+        seeds = [s for s in seeds if (Path(args.out) / f"seed{s}" / "result.json").is_file()]
     for seed in seeds:
         r = run_one(Path(args.out) / f"seed{seed}", seed, args, data)
         results.append(r)

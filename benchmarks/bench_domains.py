@@ -69,7 +69,8 @@ def run_one(out: Path, direction: str, method: str, seed: int, args: argparse.Na
     res = run_metric("target_accuracy", EvalContext(model, data, device=torch.device("cpu")))
     cpu = cached["cpu_s"] if done.is_file() else round(time.process_time() - t0, 1)  # an older result: re-scored, same training
     result = {"direction": direction, "method": method, "seed": seed, "target": res["value"], "unadapted": res["unadapted"],
-              "source": res["source_accuracy"], "steps": steps, "cpu_s": cpu, "protocol": res["protocol"], "resumed_from": reached}
+              "source": res["source_accuracy"], "steps": steps, "cpu_s": cpu, "protocol": res["protocol"],
+              "resumed_from": cached.get("resumed_from", reached) if done.is_file() else reached}
     done.write_text(json.dumps(result))
     return result
 
@@ -102,6 +103,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_domains")
     ap.add_argument("--embedding", default="docs/img/adda-embedding-{direction}.png", help="'' to skip")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--finished-only", action="store_true", help="report only the runs already finished under --out "
+                    "(train nothing; the table's seeds column says how many each method has)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -111,6 +114,8 @@ def main() -> None:
         res: dict[str, list[dict]] = {}
         for method in args.methods.split(","):
             for seed in (only_seeds if method == "source_only" else seeds):
+                if args.finished_only and not (Path(args.out) / direction / method / f"seed{seed}" / "result.json").is_file():
+                    continue
                 r = run_one(Path(args.out) / direction / method / f"seed{seed}", direction, method, seed, args)
                 res.setdefault(method, []).append(r)
                 print(f"{direction:14s} {method:12s} seed {seed}: target {100 * r['target']:.1f} % (through the source encoder "
@@ -118,16 +123,16 @@ def main() -> None:
         a, b = direction.split("+")
         name = f"{NAMES.get(a, a)} → {NAMES.get(b, b)}"
 
-        def row(label: str, rs: list[dict], key: str = "target") -> str:
+        def row(label: str, rs: list[dict], key: str = "target", rounds: int | None = None) -> str:
             v = [100 * r[key] for r in rs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
             src = statistics.mean(100 * r["source"] for r in rs)
             whole = [r["cpu_s"] for r in rs if not r["resumed_from"]]  # a resumed run's CPU counts only its last part
-            return (f"| {name} | {label} | **{statistics.mean(v):.1f} ± {sd:.1f}** | {src:.1f} | {len(v)} | {rs[0]['steps']} | "
-                    f"{f'{statistics.mean(whole):.0f}' if whole else '—'} |")
+            return (f"| {name} | {label} | **{statistics.mean(v):.1f} ± {sd:.1f}** | {src:.1f} | {len(v)} | {rounds or rs[0]['steps']} | "
+                    f"{'in ADDA' + chr(39) + 's' if key == 'unadapted' else f'{statistics.mean(whole):.0f}' if whole else '—'} |")
 
         if "adda" in res:  # the source-only baseline of every ADDA seed: its stage-1 classifier, before adaptation
-            rows.append(row("source only (ADDA's stage 1)", res["adda"], "unadapted"))
+            rows.append(row("source only (ADDA's stage 1)", res["adda"], "unadapted", args.source_steps))
         if "source_only" in res:
             rows.append(row("source_only (its own run)", res["source_only"]))
         for method in ("dann", "adda"):
