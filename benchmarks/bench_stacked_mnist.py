@@ -31,8 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import genzoo  # noqa: E402
-from genzoo.loops.sweep import mean_std, pm, sweep  # noqa: E402
+from genzoo.config import load_yaml  # noqa: E402
+from genzoo.loops.sweep import is_sweep, mean_std, pm, resume_sweep, sweep  # noqa: E402
 from genzoo.metrics import EvalContext, run_metric  # noqa: E402
+from genzoo.train import RunDir  # noqa: E402
 
 from _budget import parse_budget  # noqa: E402
 from _results import add_common_args, append  # noqa: E402
@@ -47,6 +49,15 @@ ROWS = {
 }
 
 
+def _finished(folder: Path, steps: int | None) -> bool:
+    """Every member of the sweep in ``folder`` trained to ``steps`` rounds (a time budget: to its end)."""
+    for m in load_yaml(folder / "sweep.yaml")["members"]:
+        rows = RunDir(folder / m).metrics()
+        if not (folder / m / "model.safetensors").is_file() or not rows or (steps is not None and rows[-1]["step"] < steps):
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", default="60m", help="training rounds per row, or minutes as e.g. 30m")
@@ -57,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-samples", type=int, default=26_000)
     ap.add_argument("--seeds", type=int, default=3, help="seeds per row, trained as one vmapped sweep")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="runs/bench_stacked_mnist", help="sweep folders (must not exist yet)")
+    ap.add_argument("--out", default="runs/bench_stacked_mnist", help="sweep folders (a rerun continues an interrupted row or re-evaluates a finished one)")
     add_common_args(ap)
     args = ap.parse_args(argv)
 
@@ -68,20 +79,30 @@ def main(argv: list[str] | None = None) -> None:
     for key in args.rows.split(","):
         label, name, opts = ROWS[key]
         nets = {"type": "conv", "width": args.width}  # DCGAN networks for every row
-        res = sweep(name, data, args.seeds, Path(args.out) / key, model_options={"generator": nets, "critic": nets, **opts},
-                    callbacks=list, steps=steps, max_minutes=None if seconds is None else seconds / 60,
-                    batch_size=args.batch * int(opts.get("pack", 1)), seed=args.seed, device=args.device,
-                    progress=False, log_every=100, checkpoint_every=1000, threads=args.threads, logger="none")
+        folder = Path(args.out) / key
+        if is_sweep(folder) and _finished(folder, steps):  # a rerun re-evaluates a finished row
+            manifest = load_yaml(folder / "sweep.yaml")
+            models = [genzoo.load(folder / m) for m in manifest["members"]]
+            last = RunDir(folder / manifest["members"][0]).metrics()[-1]
+            rounds, secs, engine = int(last["step"]), float(last["time"]), manifest["engine"]
+        else:
+            if is_sweep(folder):  # ... and continues an interrupted one
+                res = resume_sweep(folder, data=data, callbacks=list, steps=steps)
+            else:
+                res = sweep(name, data, args.seeds, folder, model_options={"generator": nets, "critic": nets, **opts},
+                            callbacks=list, steps=steps, max_minutes=None if seconds is None else seconds / 60,
+                            batch_size=args.batch * int(opts.get("pack", 1)), seed=args.seed, device=args.device,
+                            progress=False, log_every=100, checkpoint_every=min(1000, steps or 1000), threads=args.threads,
+                            logger="none")
+            models, rounds, secs, engine = res.models, res.trainers[0].step, res.trainers[0].elapsed, res.engine
         modes, kls = [], []
-        for i, model in enumerate(res.models):
+        for i, model in enumerate(models):
             ctx = EvalContext(model=model.eval(), data=data, device=model.device, seed=args.seed + i)
             r = run_metric("stacked_modes", ctx, n_samples=args.n_samples)
             modes.append(r["value"])
             kls.append(r["kl"])
-        rounds = res.trainers[0].step
-        secs = res.trainers[0].elapsed
         line = (f"| {label} | {rounds} | {len(modes)} | {pm(mean_std(modes), '.0f')} | {pm(mean_std(kls), '.3f')} | "
-                f"{res.engine} | {secs:.0f} |")
+                f"{engine} | {secs:.0f} |")
         print(line, flush=True)
         lines.append(line)
     proto = r["protocol"]
