@@ -80,6 +80,46 @@ def sequential(key: str, runs: int, rounds: int, data: genzoo.Data) -> float:
     return done / secs
 
 
+GEMMS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+
+
+def _gemm_flops(name: str, shapes: list[list[int]]) -> float:
+    """Floating-point operations of one matrix product from its profiled input shapes."""
+    a, b = (shapes[1], shapes[2]) if name in ("aten::addmm", "aten::baddbmm") else (shapes[0], shapes[1])
+    batch = a[0] if len(a) == 3 else 1
+    return 2.0 * batch * a[-2] * a[-1] * b[-1]
+
+
+def gemm_profile(t: Trainer, rounds: int) -> dict[str, float]:
+    """``rounds`` more rounds of a trainer under the profiler: the matrix products' share of the
+    time, their FLOP rate and their FLOPs per round (all members together)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    t.fit()
+    t.total += rounds
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        t.fit()
+    total = gemm = flops = 0.0
+    for e in prof.events():
+        total += e.self_cpu_time_total
+        if e.name in GEMMS and e.input_shapes:
+            gemm += e.self_cpu_time_total
+            flops += _gemm_flops(e.name, e.input_shapes)
+    return {"share": gemm / total, "rate": flops / (gemm * 1e-6) / 1e9, "flops": flops / rounds}
+
+
+def gemm_ceiling(n: int = 1024, repeats: int = 5) -> float:
+    """GFLOP/s of a large square matrix product on one thread: what the matrix units can give."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="pacgan,gan2d,vae2d,vae_mnist")
@@ -93,7 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results", default=str(RESULTS))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    lines = ["| model | seeds | sequential rounds/s | vmapped aggregate rounds/s | ratio |", "|---|---|---|---|---|"]
+    lines = ["| model | seeds | sequential rounds/s | vmapped aggregate rounds/s | ratio | sequential GEMM share | "
+             "GFLOP per round | sequential GEMM GFLOP/s | vmapped GEMM GFLOP/s | bound (1 / share) | bound (GEMMs at the ceiling, nothing else) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ceiling = gemm_ceiling()
+    print(f"GEMM ceiling (1024^3, one thread): {ceiling:.1f} GFLOP/s", flush=True)
     for key in [k.strip() for k in args.models.split(",") if k.strip()]:
         _, _, dname, dopts, desc = MODELS[key]
         extra = {"root": args.data_root} if dname != "8gaussians" and args.data_root else {}
@@ -107,13 +151,23 @@ def main(argv: list[str] | None = None) -> None:
             seq.append(sequential(key, args.seq_runs, args.rounds, data))
             print(f"{key}: vmapped {vm[-1]:.1f} ({t1 - t0:.0f} s), sequential {seq[-1]:.1f} ({time.perf_counter() - t1:.0f} s)", flush=True)
         s, v = statistics.median(seq), statistics.median(vm)
-        line = f"| {desc} | {args.seeds} | {s:.1f} | {v:.1f} | {v / s:.2f}x |"
+        g = gemm_profile(members(key, [0], args.rounds, data)[0], args.rounds)
+        gv = gemm_profile(VmapTrainer(members(key, list(range(args.seeds)), args.rounds, data)), args.rounds)
+        floor = g["flops"] / (ceiling * 1e9)  # seconds per round if the GEMMs ran at the ceiling and nothing else ran
+        line = (f"| {desc} | {args.seeds} | {s:.1f} | {v:.1f} | {v / s:.2f}x | {100 * g['share']:.0f} % | {g['flops'] / 1e9:.3f} | "
+                f"{g['rate']:.1f} | {gv['rate']:.1f} | {1 / g['share']:.2f}x | {1 / s / floor:.2f}x |")
         print(line, flush=True)
         lines.append(line)
     notes = (f"{args.rounds} rounds per timed block, medians of {args.repeats} alternating blocks; one torch thread; "
              f"sequential = {args.seq_runs} of the {args.seeds} runs timed per block (all cost the same), whose aggregate "
              "rate is one run's; rounds/s from the trainers' own loop time. Measured at normal priority while the "
-             "2-core machine was shared with other helpers' niced background jobs and tests.")
+             "2-core machine was shared with other helpers' niced background jobs and tests. Bounds: stacking seeds "
+             "cannot make a seed's matrix products cheaper (the vmapped run's batched products run at about the sequential "
+             "products' FLOP rate: both columns measured here), so "
+             "the vmapped/sequential ratio is at most 1 / (the products' share of a sequential round), measured with "
+             "torch.profiler over one sequential block (self CPU time of mm/addmm/bmm over all ops), and at most "
+             "(sequential round time) / (the round's GEMM FLOPs at the ceiling rate) even if the products ran as fast "
+             f"as a 1024^3 product ({ceiling:.1f} GFLOP/s on one thread in this run) and everything else vanished.")
     print(notes)
     if not args.no_write:
         append(f"Seed sweeps: vmapped vs sequential throughput {args.tag}".rstrip(), "\n".join(lines), notes, path=args.results)
