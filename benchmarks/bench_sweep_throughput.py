@@ -90,22 +90,27 @@ def _gemm_flops(name: str, shapes: list[list[int]]) -> float:
     return 2.0 * batch * a[-2] * a[-1] * b[-1]
 
 
-def gemm_profile(t: Trainer, rounds: int) -> dict[str, float]:
+def gemm_profile(t: Trainer, rounds: int, flops: float | None = None) -> dict[str, float]:
     """``rounds`` more rounds of a trainer under the profiler: the matrix products' share of the
-    time, their FLOP rate and their FLOPs per round (all members together)."""
+    time, their FLOP rate and their FLOPs per round (all members together).
+
+    ``flops``: the round's known FLOPs (the vmapped trainer's: seeds x a sequential round's),
+    so its products' shapes need not be recorded (record_shapes under vmap can crash PyTorch).
+    """
     from torch.profiler import ProfilerActivity, profile
 
     t.fit()
     t.total += rounds
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=flops is None) as prof:
         t.fit()
-    total = gemm = flops = 0.0
+    total = gemm = counted = 0.0
     for e in prof.events():
         total += e.self_cpu_time_total
-        if e.name in GEMMS and e.input_shapes:
+        if e.name in GEMMS:
             gemm += e.self_cpu_time_total
-            flops += _gemm_flops(e.name, e.input_shapes)
-    return {"share": gemm / total, "rate": flops / (gemm * 1e-6) / 1e9, "flops": flops / rounds}
+            counted += _gemm_flops(e.name, e.input_shapes) if flops is None else 0.0
+    per_round = counted / rounds if flops is None else flops
+    return {"share": gemm / total, "rate": per_round * rounds / (gemm * 1e-6) / 1e9, "flops": per_round}
 
 
 def gemm_ceiling(n: int = 1024, repeats: int = 5) -> float:
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{key}: vmapped {vm[-1]:.1f} ({t1 - t0:.0f} s), sequential {seq[-1]:.1f} ({time.perf_counter() - t1:.0f} s)", flush=True)
         s, v = statistics.median(seq), statistics.median(vm)
         g = gemm_profile(members(key, [0], args.rounds, data)[0], args.rounds)
-        gv = gemm_profile(VmapTrainer(members(key, list(range(args.seeds)), args.rounds, data)), args.rounds)
+        gv = gemm_profile(VmapTrainer(members(key, list(range(args.seeds)), args.rounds, data)), args.rounds,
+                          flops=args.seeds * g["flops"])
         floor = g["flops"] / (ceiling * 1e9)  # seconds per round if the GEMMs ran at the ceiling and nothing else ran
         line = (f"| {desc} | {args.seeds} | {s:.1f} | {v:.1f} | {v / s:.2f}x | {100 * g['share']:.0f} % | {g['flops'] / 1e9:.3f} | "
                 f"{g['rate']:.1f} | {gv['rate']:.1f} | {1 / g['share']:.2f}x | {1 / s / floor:.2f}x |")

@@ -82,6 +82,21 @@ def test_sweep_folder_members_eval_and_resume(tmp_path) -> None:
     assert set(summary["final_losses"]) == {"critic/loss", "generator/loss"}
 
 
+def test_resumed_vmapped_vae_continues_exactly(tmp_path) -> None:
+    """Optimizer states of every parameter, a 0-dim one (the likelihood's log sigma) included, and
+    of weights stored in their gradients' memory order, go back to the stacked model on resume."""
+    data = mixture_2d()
+    kw = dict(callbacks=list, on_message=lambda m: None, **{**QUIET, "checkpoint_every": 10})
+    sweep("vae", data, 2, tmp_path / "whole", steps=20, **kw)
+    sweep("vae", data, 2, tmp_path / "half", steps=10, **kw)
+    assert resume_sweep(tmp_path / "half", data=data, steps=20, on_message=lambda m: None).engine == "vmap"
+    for s in (0, 1):
+        a, b = genzoo.load(tmp_path / "whole" / f"seed_{s}"), genzoo.load(tmp_path / "half" / f"seed_{s}")
+        assert a.state_dict()["likelihood.log_sigma"].dim() == 0
+        for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(x, y), k
+
+
 class Branchy(GenerativeModel):
     """A loss with data-dependent control flow: it cannot run under vmap."""
 

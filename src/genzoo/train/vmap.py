@@ -201,8 +201,10 @@ class VmapTrainer(Trainer):
         for name, opt in self.opts.items():
             for j, n in enumerate(self.player_names[name]):
                 states = [m.opts[name].state.get(m.players[self._pidx(name)].params[j]) for m in self.members]
-                if states[0]:
-                    opt.state[self.params[n]] = {k: self._leaf(n, torch.stack([s[k] for s in states])) if isinstance(v, Tensor) and v.dim()
+                shape = self._member_tensors[0][n].shape
+                if states[0]:  # per-parameter tensors (also of a 0-dim parameter) are stacked; the step count is shared
+                    opt.state[self.params[n]] = {k: self._leaf(n, torch.stack([s[k] for s in states]))
+                                                 if isinstance(v, Tensor) and k != "step" and v.shape == shape
                                                  else (v.clone() if isinstance(v, Tensor) else v) for k, v in states[0].items()}
             for g, g_member in zip(opt.param_groups, self.members[0].opts[name].param_groups):
                 g["lr"] = g_member["lr"]
@@ -258,7 +260,8 @@ class VmapTrainer(Trainer):
             for j, n in enumerate(self.player_names[name]):
                 st, p = opt.state.get(self.params[n]), self.params[n]
                 if st:  # per-parameter tensors are sliced; scalars (Adam's step) are shared
-                    m.opts[name].state[mp[j]] = {k: self._view(n, v)[i].clone(memory_format=torch.contiguous_format) if isinstance(v, Tensor) and v.shape == p.shape
+                    m.opts[name].state[mp[j]] = {k: self._view(n, v)[i].clone(memory_format=torch.contiguous_format)
+                                                 if isinstance(v, Tensor) and k != "step" and v.shape == p.shape
                                                  else (v.clone() if isinstance(v, Tensor) else v) for k, v in st.items()}
             for g_member, g in zip(m.opts[name].param_groups, opt.param_groups):
                 g_member["lr"] = g["lr"]
