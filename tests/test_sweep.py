@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from helpers import mixture_2d, one_thread  # noqa: F401
+from helpers import mixture_2d, one_thread, tiny_images  # noqa: F401
 
 import genzoo
 from genzoo.cli import main
@@ -95,6 +95,14 @@ def test_resumed_vmapped_vae_continues_exactly(tmp_path) -> None:
         assert a.state_dict()["likelihood.log_sigma"].dim() == 0
         for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(x, y), k
+
+
+def test_a_model_that_picks_labelled_examples_at_fit_start_vmaps(tmp_path) -> None:
+    """The semi-supervised AAE chooses its labelled examples in on_fit_start: done before the probe round."""
+    res = sweep("aae_semi", tiny_images(), 2, tmp_path / "s", callbacks=list, on_message=lambda m: None, steps=2, **QUIET)
+    assert res.engine == "vmap", res.reason
+    a, b = (genzoo.load(tmp_path / "s" / f"seed_{s}") for s in (0, 1))
+    assert (a.labelled_y >= 0).all() and torch.equal(a.labelled_y, b.labelled_y)  # label_seed, not the run's seed, picks them
 
 
 class Branchy(GenerativeModel):

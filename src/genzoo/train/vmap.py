@@ -165,6 +165,8 @@ class VmapTrainer(Trainer):
         self.order: dict[str, tuple[list[int], list[int]]] = {}  # leaf = view.permute(dims); view = leaf.permute(inv)
         self.buffers: dict[str, Tensor] = {}
         self.opts, self.ema = {}, None  # the first member's, made by Trainer.__init__, are not used
+        for m in members:  # each member's own start (e.g. its labelled examples), before the probe round needs it
+            m.model.on_fit_start(m.data)
         self._restack()
         self.call = _Call(first.model)
         self.gens = [self._generators(m.cfg.seed) for m in members]
