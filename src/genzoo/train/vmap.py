@@ -5,7 +5,9 @@ machine idle between kernel launches. :class:`VmapTrainer` takes N :class:`~genz
 objects that differ only in their seed (each with its own model, data order, optimizer and
 run folder) and trains them together:
 
-- every parameter and buffer is stacked along a new leading dimension ``(N, *shape)``;
+- every parameter and buffer is stacked along a new leading dimension ``(N, *shape)``; a
+  parameter is stored in the memory order its gradient arrives in under vmap (a Linear weight
+  as ``(N, in, out)``, seen by the model as the ``(N, out, in)`` view), so no round copies it;
 - each player's loss runs once for all members under ``torch.func.vmap`` over
   ``torch.func.functional_call`` of the first member's model (its module tree is the skeleton);
   so do ``after_step`` and stage ``on_start`` hooks, on the stacked tensors;
