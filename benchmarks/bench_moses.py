@@ -176,8 +176,10 @@ def train_row(args: argparse.Namespace) -> None:
              "figures with the published ones: |mean − published| within 2 standard errors (the larger of the spread over "
              "repeats / sqrt(repeats) and the closed-form one) or the published rounding. "
              f"All targets within: {'yes' if met_all else 'NO (' + ', '.join(missed) + ')'}. "
-             "Novelty: a training sample has novelty 0 by definition (the issue's target); MOSES's data/samples/train_metrics.csv "
-             "says 1. Scaf/TestSF is 0 by construction of the scaffold split.")
+             "Novelty: a training sample has novelty 0 by definition (the issue's target; MOSES's data/samples/train_metrics.csv "
+             "says 1); genzoo's is the share of distinct samples whose RDKit canonical form is not among the published "
+             "training strings, a few of which RDKit now writes otherwise. Scaf/TestSF is 0 by construction of the scaffold "
+             "split.")
     if size_lines:
         notes += ("\n\nThe set-level figures against the set size (an additional reading, **not** MOSES's protocol): FCD, "
                   "Frag and Scaf compare whole sets, so a finite sample is biased; FCD's bias is O(1/N) (the estimated mean "
