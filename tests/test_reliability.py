@@ -418,6 +418,11 @@ def test_a_failed_dataset_lookup_leaves_no_empty_cache_folder(tmp_path, monkeypa
     with pytest.raises(genzoo.GenzooError, match="kmnist data not found.*network is unreachable"):
         genzoo.load_data("kmnist")
     assert not (tmp_path / "cache").exists()
+    mol = _sys.modules["genzoo.data.molecules"]  # MOSES looks up and downloads its files its own way
+    monkeypatch.setattr(mol, "_download", offline)
+    with pytest.raises(genzoo.GenzooError, match="MOSES file test.csv.gz not found.*network is unreachable"):
+        mol.moses_file("test")
+    assert not (tmp_path / "cache").exists()
 
 
 # -- evaluation in the first hour --------------------------------------------------------------

@@ -39,7 +39,7 @@ from ..errors import GenzooError
 from ..registry import DATASETS
 from .base import Data, DataInfo
 from .files import split_indices
-from .idx import _download, cache_dir, search_folders
+from .idx import _download, _missing_dirs, _remove_if_empty, cache_dir, search_folders
 from .sequence import SPECIALS, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def moses_file(key: str, root: str | os.PathLike[str] | None = None, download: b
     cache = folders[-1]
     reason = "downloading is turned off (download=False)"
     if download:
+        created = _missing_dirs(cache)  # removed again if the download fails: no empty folder left in the cache
         cache.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{f.name}.", suffix=".part")
         os.close(fd)
@@ -184,6 +185,7 @@ def moses_file(key: str, root: str | os.PathLike[str] | None = None, download: b
             reason = f"downloading {f.url} failed ({e})"
         finally:
             Path(tmp).unlink(missing_ok=True)
+        _remove_if_empty(created)
     env = "" if os.environ.get("GENZOO_DATA") else " (GENZOO_DATA is not set)"
     raise GenzooError(
         f"MOSES file {f.name} not found in {', '.join(map(str, folders))}{env}, and {reason}; "
