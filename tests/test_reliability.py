@@ -78,6 +78,14 @@ def test_bad_train_options_are_refused_before_anything_is_created(args, message,
         assert run_cli("train", "vae", "--data", "digits", "--out", out, "--steps", 2, *FAST) == 0
 
 
+def test_a_sweep_refused_while_building_its_members_leaves_no_folder(capsys, tmp_path) -> None:
+    out = tmp_path / "sweep"
+    assert run_cli("sweep", "vae", "--data", "8gaussians", "--seeds", 2, "--steps", 1, "--out", out, "--set", "train.logger=none",
+                   "--set", "model.encoder.hidden=[1000000,1000000]") == 2
+    assert "GiB of memory available" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_model_too_large_for_memory_is_refused_before_allocating(capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     t0 = time.perf_counter()

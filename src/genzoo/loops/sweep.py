@@ -208,14 +208,21 @@ def sweep(
     root = Path(out) if out is not None else _default_out(name, data.info.name)
     if root.exists() and any(root.iterdir()):
         raise GenzooError(f"sweep folder {root} already exists and is not empty; choose another --out, or continue it with --resume {root}")
+    made = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as members:  # each member's folder stays locked while the sweep trains
-        trainers = [
-            members.enter_context(prepared(model, data, root / member_name(s), model_options=model_options,
-                                           data_config=data_cfg, callbacks=callbacks() if callbacks else None,
-                                           seed=s, **train_options))
-            for s in seed_ids
-        ]
+        try:
+            trainers = [
+                members.enter_context(prepared(model, data, root / member_name(s), model_options=model_options,
+                                               data_config=data_cfg, callbacks=callbacks() if callbacks else None,
+                                               seed=s, **train_options))
+                for s in seed_ids
+            ]
+        except BaseException:  # refused while building (each member removes its own folder): leave no empty sweep folder
+            members.close()
+            if made and root.is_dir() and not any(root.iterdir()):
+                root.rmdir()
+            raise
         manifest = {
             "genzoo": __version__, "model": trainers[0].run.config()["model"] if trainers[0].run else {"type": name},
             "data": data_cfg, "train": {k: v for k, v in trainers[0].cfg.to_dict().items() if k != "seed"},
