@@ -154,6 +154,10 @@ def test_models_metrics_and_datasets_list_their_options(capsys) -> None:
     assert run_cli("datasets", "8gaussians") == 0
     out = capsys.readouterr().out
     assert "data.n_train" in out and "int in [1, 10^7]" in out
+    assert run_cli("datasets", "digits+digits") == 0  # two domains: the pair's options, and how to reach a side's
+    out = capsys.readouterr().out
+    assert "data.size" in out and "data.channels" in out and "data.a.OPTION" in out
+    assert run_cli("datasets", "digits+nope") == 2 and "unknown dataset 'nope'" in capsys.readouterr().err
 
 
 # -- the run-folder lock -----------------------------------------------------------------------

@@ -385,6 +385,19 @@ def datasets(name: Optional[str] = typer.Argument(None, help="A dataset: show it
     if name is None:
         _registry_table(DATASETS, "datasets")
         return
+    if "+" in name:  # two-domain data: the pair's own options; each side's with `genzoo datasets SIDE`
+        from .data.pairs import load_pair, split_pair
+
+        sides = split_pair(name)
+        if sides is None:
+            raise GenzooError(f"dataset '{name}' is not a pair; write two datasets as A+B, e.g. mnist+digits")
+        for side in sides:
+            if ":" not in side:
+                DATASETS.get(side)  # an unknown side: one sentence with the names
+        out_console.print(f"[bold]{escape(name)}[/bold]: two domains as one two-stream dataset (streams a and b); "
+                          f"options of one side as data.a.OPTION / data.b.OPTION (list them with genzoo datasets {escape(sides[0])})")
+        out_console.print(_options_table(load_pair, "data", ("root", "name")))
+        return
     factory = DATASETS.get(name.split(":", 1)[0] if ":" in name else name)
     out_console.print(f"[bold]{DATASETS.canonical(name.split(':', 1)[0] if ':' in name else name)}[/bold]: {escape(DATASETS.meta(name.split(':', 1)[0] if ':' in name else name).get('help', ''))}")
     out_console.print(_options_table(factory, "data", ("root", "path")))
