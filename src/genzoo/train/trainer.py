@@ -209,10 +209,13 @@ class Trainer:
                 opt.step()
             if p.after_step is not None:
                 p.after_step()
-            for k, v in out.items():
-                key = prefix + k
-                v = v.detach().float()
-                sums[key] = sums[key] + v if key in sums else v.clone()
+            keys = [prefix + k for k in out]
+            vals = [v.detach() if v.dtype == torch.float32 else v.detach().float() for v in out.values()]
+            if all(k in sums for k in keys):  # one in-place kernel for the window's sums, no new tensors
+                torch._foreach_add_([sums[k] for k in keys], vals)
+            else:
+                for key, v in zip(keys, vals):
+                    sums[key] = sums[key] + v if key in sums else v.clone()
             first = (self._bad_step < 0) & ~torch.isfinite(loss.detach())
             self._bad_step = torch.where(first, self.step, self._bad_step)
             self._bad_player = torch.where(first, index, self._bad_player)
