@@ -48,7 +48,7 @@ def run_one(out: Path, direction: str, method: str, seed: int, args: argparse.Na
             return cached
     t0 = time.process_time()
     steps = args.source_steps + (0 if method == "source_only" else args.adapt_steps)
-    model_options = {"source_only": {}, "adda": {"source_steps": args.source_steps},
+    model_options = {"source_only": {}, "adda": {"source_steps": args.source_steps, "align": args.align},
                      "dann": {"ramp_steps": steps}}[method]
     train = {"batch_size": args.batch, "seed": seed, "threads": 1, "progress": False, "log_every": 100,
              "checkpoint_every": 500, "device": args.device}
@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--source-steps", type=int, default=1500)
     ap.add_argument("--adapt-steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--align", default="logits", choices=("logits", "features"), help="what ADDA's critic reads")
     ap.add_argument("--out", default="runs/bench_domains")
     ap.add_argument("--embedding", default="docs/img/adda-embedding-{direction}.png", help="'' to skip")
     ap.add_argument("--no-append", action="store_true")
@@ -152,7 +153,8 @@ def main() -> None:
     print(table)
     notes = (f"Images brought to {args.size}x{args.size} (digits enlarged bilinearly from 8x8, MNIST as is); batch {args.batch}; "
              f"LeNet encoder (conv 20, conv 50, 500 features). source_only: {args.source_steps} rounds of Adam 1e-3 on the source. "
-             f"ADDA: the same source stage, then {args.adapt_steps} rounds of critic (500-500 ReLU) and target encoder, Adam 2e-4 "
+             f"ADDA: the same source stage, then {args.adapt_steps} rounds of critic (500-500 ReLU, reading the {args.align}) "
+             "and target encoder, Adam 2e-4 "
              f"β1 0.5. DANN: {args.source_steps + args.adapt_steps} rounds, SGD 0.01 momentum 0.9 annealed, GRL weight ramped "
              "over the run. Target labels are never used in training; test splits: MNIST 10,000, digits 297 (the last 297 of "
              "scikit-learn's order). One thread per run, niced, on a machine shared with other jobs (CPU seconds, not wall time; runs that were stopped and resumed are left out of that mean, as their first part went unmeasured).")

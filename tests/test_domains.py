@@ -126,6 +126,34 @@ def test_adda_stage_two_starts_from_the_source_encoder() -> None:
     assert all(torch.equal(a, b) for a, b in zip(model.target.parameters(), src))
 
 
+@pytest.mark.parametrize("align", ["logits", "features"])
+def test_adda_stage_two_moves_only_the_target_encoder_and_critic(align: str) -> None:
+    data = tiny_pair()
+    torch.manual_seed(0)
+    model = genzoo.build("adda", data.info, features=16, critic={"hidden": (16,)}, source_steps=4, align=align)
+    width = data.info.num_classes if align == "logits" else 16
+    assert model.critic(torch.zeros(2, width)).shape == (2, 1)  # the critic reads class logits or features
+    seen: dict[str, torch.Tensor] = {}
+    copy = model.start_adaptation
+
+    def start(m: GenerativeModel) -> None:  # the state when stage 2 begins, after its copy
+        copy(m)
+        seen.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    model.start_adaptation = start  # type: ignore[method-assign]
+    t = Trainer(model, data, _cfg(8), run=None, callbacks=[])
+    t.fit()
+    assert t.stage_index == 1 and seen
+    frozen = {k: v for k, v in seen.items() if k.startswith(("encoder.", "classifier."))}
+    moving = {k: v for k, v in seen.items() if k.startswith(("target.", "critic."))}
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in frozen.items())  # M_s and C stay as stage 1 left them
+    assert any(not torch.equal(state[k], v) for k, v in moving.items() if k.startswith("target."))
+    assert any(not torch.equal(state[k], v) for k, v in moving.items() if k.startswith("critic."))
+    with pytest.raises(GenzooError, match="data.align|model.align|align"):
+        genzoo.build("adda", data.info, align="pixels")
+
+
 def test_adda_interrupted_in_stage_two_resumes_in_stage_two_with_identical_losses(tmp_path: Path) -> None:
     data = tiny_pair()
     torch.manual_seed(0)

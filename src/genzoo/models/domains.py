@@ -38,7 +38,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -298,13 +298,23 @@ class ADDA(Adaptation):
         critic: features -> one domain logit (source = 1).
         source_steps: rounds of the ``source`` stage; the ``adapt`` stage takes the rest.
         source_optim, adapt_optim: optimizer settings of the two stages.
+        align: what the critic compares: ``"logits"``, the fixed classifier's outputs C(M(x)) (the
+            authors' code puts the critic on the LeNet's last, 10-way layer), or ``"features"``,
+            the encoder's outputs M(x).
     """
 
     def __init__(self, info: DataInfo, encoder: nn.Module, target: nn.Module, classifier: nn.Module, critic: nn.Module,
-                 source_steps: int, source_optim: dict[str, Any], adapt_optim: dict[str, Any]) -> None:
+                 source_steps: int, source_optim: dict[str, Any], adapt_optim: dict[str, Any], align: str = "logits") -> None:
         super().__init__()
+        if align not in ("logits", "features"):
+            raise GenzooError(f"ADDA aligns 'logits' or 'features', not '{align}'")
         self.info, self.encoder, self.target, self.classifier, self.critic = info, encoder, target, classifier, critic
-        self.source_steps, self.source_optim, self.adapt_optim = source_steps, source_optim, adapt_optim
+        self.source_steps, self.source_optim, self.adapt_optim, self.align = source_steps, source_optim, adapt_optim, align
+
+    def _critic_input(self, features: Tensor) -> Tensor:
+        """What the critic sees of features ``(B, D)``: the class logits ``(B, K)`` or the features themselves.
+        Only M_t trains in stage 2; C passes the gradient on unchanged (its weights are not the player's)."""
+        return self.classifier(features) if self.align == "logits" else features
 
     def target_encoder_net(self) -> nn.Module:
         return self.target
@@ -317,7 +327,7 @@ class ADDA(Adaptation):
     def critic_loss(self, batch: dict[str, Batch]) -> dict[str, Tensor]:
         bs, bt = batch[SOURCE], batch[TARGET]
         with torch.no_grad():
-            fs, ft = self.encoder(bs.x), self.target(bt.x)
+            fs, ft = self._critic_input(self.encoder(bs.x)), self._critic_input(self.target(bt.x))
         ds, dt = self.critic(fs).squeeze(1), self.critic(ft).squeeze(1)  # (B,) domain logits, source = 1
         loss = 0.5 * (bs.mean(F.softplus(-ds)) + bt.mean(F.softplus(dt)))
         acc = 0.5 * ((ds > 0).float().mean() + (dt < 0).float().mean())
@@ -325,7 +335,7 @@ class ADDA(Adaptation):
 
     def mapping_loss(self, batch: Batch) -> dict[str, Tensor]:
         """The inverted-label GAN loss: M_t's features should be taken for source features."""
-        return {"loss": batch.mean(F.softplus(-self.critic(self.target(batch.x)).squeeze(1)))}
+        return {"loss": batch.mean(F.softplus(-self.critic(self._critic_input(self.target(batch.x))).squeeze(1)))}
 
     def stages(self) -> list[Stage]:
         source = Player("classifier", [*self.encoder.parameters(), *self.classifier.parameters()],
@@ -341,7 +351,8 @@ class ADDA(Adaptation):
 @MODELS.register("adda", help="ADDA (Tzeng et al. 2017) on --data SOURCE+TARGET: source classifier, then target encoder vs domain critic",
                  data_kinds=("image",), streams=("a", "b"), tiny_fit={"model": {"source_steps": 100}, "steps": 150, "batch_size": 32, "log_every": 25})
 def adda(info: DataInfo, encoder: Spec = ENCODER, features: Size = 500, critic: Spec = CRITIC,
-         source_steps: Annotated[int, Range(1, 10**9)] = 10_000, source_lr: LR = 1e-3, adapt_lr: LR = 2e-4) -> ADDA:
+         source_steps: Annotated[int, Range(1, 10**9)] = 10_000, source_lr: LR = 1e-3, adapt_lr: LR = 2e-4,
+         align: Literal["logits", "features"] = "logits") -> ADDA:
     """ADDA with LeNet encoders and a 500-500 ReLU critic (the paper's digit setting).
 
     Args:
@@ -349,11 +360,13 @@ def adda(info: DataInfo, encoder: Spec = ENCODER, features: Size = 500, critic: 
         critic: the domain critic.
         source_steps: rounds of stage 1 (10,000 in the authors' scripts; stage 2 took 10,000 more).
         source_lr: Adam learning rate of stage 1; ``adapt_lr``: Adam (β₁ = 0.5) of stage 2.
+        align: the critic reads the classifier's ``logits`` (the authors' code) or the encoder's ``features``.
     """
     source, classifier = _classifier_nets(info, encoder, features)
     target = encoder.build(in_shape=tuple(info.shape), out_shape=(features,))
-    return ADDA(info, source, target, classifier, critic.build(in_shape=(features,), out_shape=(1,)), source_steps,
-                {"name": "adam", "lr": source_lr}, {"name": "adam", "lr": adapt_lr, "betas": (0.5, 0.999)})
+    width = info.num_classes if align == "logits" else features
+    return ADDA(info, source, target, classifier, critic.build(in_shape=(width,), out_shape=(1,)), source_steps,
+                {"name": "adam", "lr": source_lr}, {"name": "adam", "lr": adapt_lr, "betas": (0.5, 0.999)}, align)
 
 
 class _ReverseGradient(torch.autograd.Function):
