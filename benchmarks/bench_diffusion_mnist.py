@@ -66,6 +66,10 @@ def _draw(model, sampler, n: int, seed: int, batch: int, c: torch.Tensor | None 
     return torch.cat(out), time.perf_counter() - t0
 
 
+def _pm(std: float | None) -> str:
+    return "" if std is None else f" ± {std:.3f}"  # no spread when the KID subsets are the whole sets
+
+
 def _scores(net, real_f: torch.Tensor, x: torch.Tensor, seed: int) -> dict:
     f = embed(net, x)
     kid_mean, kid_std = kid(real_f, f, 100, min(1000, len(f)), torch.Generator().manual_seed(seed))
@@ -80,7 +84,8 @@ def samplers(args: argparse.Namespace) -> None:
     net = feature_net(data, train=False)
     real_f = embed(net, data.x_test[: args.n])
     cache = _cache(run)
-    todo = [(f"ddim-{s}", DDIM(steps=s, eta=0.0)) for s in args.ddim]
+    eta = f"-eta{args.eta:g}" if args.eta else ""  # DDIM rows with eta > 0 are stochastic (eta = 1: ancestral-like noise)
+    todo = [(f"ddim-{s}{eta}", DDIM(steps=s, eta=args.eta)) for s in args.ddim]
     if not args.no_ancestral:  # the most expensive one last: a budget that runs out still leaves the DDIM rows
         todo.append(("ancestral-1000", Ancestral()))
     for key, sampler in todo:
@@ -96,8 +101,8 @@ def samplers(args: argparse.Namespace) -> None:
     anc = dict(rows).get("ancestral-1000", {}).get("fid")
     lines = ["| sampler | network evaluations | FID ↓ | KID ↓ | precision ↑ | recall ↑ | sampling s (n) |", "|---|---|---|---|---|---|---|"]
     for k, r in rows:
-        evals = 1000 if k.startswith("ancestral") else int(k.split("-")[1])
-        lines.append(f"| {k} | {evals} | {r['fid']:.2f} | {r['kid']:.3f} ± {r['kid_std']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | "
+        evals = 1000 if k.startswith("ancestral") else int(k.split("-")[1])  # ddim-S or ddim-S-etaE
+        lines.append(f"| {k} | {evals} | {r['fid']:.2f} | {r['kid']:.3f}{_pm(r['kid_std'])} | {r['precision']:.3f} | {r['recall']:.3f} | "
                      f"{r['sample_s']:.0f} |")
     d50 = dict(rows).get("ddim-50")
     verdict = "" if d50 is None or anc is None else (f"DDIM-50 FID {d50['fid']:.2f} vs ancestral {anc:.2f}: {100 * (d50['fid'] / anc - 1):+.1f} % "
@@ -105,8 +110,10 @@ def samplers(args: argparse.Namespace) -> None:
     table = "\n".join(lines)
     print(table + "\n" + verdict)
     if args.report:
-        cfg = json.loads(json.dumps(genzoo.train.checkpoint.RunDir(run).config()))
-        steps = (genzoo.train.checkpoint.RunDir(run).metrics() or [{}])[-1].get("step")
+        from genzoo.train.checkpoint import RunDir  # (genzoo.train is the train() function)
+
+        cfg = RunDir.existing(run).config()
+        steps = json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
         append(f"bench_diffusion_mnist samplers{(' ' + args.tag) if args.tag else ''}", table,
                f"{verdict} Run {run} ({cfg['model']}), {steps} training rounds, EMA weights; n = {args.n} samples vs the first "
                f"{args.n} test images, seed {args.seed}; features {feature_id(net)}. Sampling times are wall clock on the shared "
@@ -121,18 +128,19 @@ def guidance(args: argparse.Namespace) -> None:
     real_f = embed(net, data.x_test[: args.n])
     cache = _cache(run)
     labels = torch.arange(args.n) % 10
+    eta = f"/eta={args.eta:g}" if args.eta else ""
     for w in args.scales:
-        key = f"cfg/w={w:g}/steps={args.steps}/n={args.n}/seed={args.seed}"
+        key = f"cfg/w={w:g}/steps={args.steps}{eta}/n={args.n}/seed={args.seed}"
         if key in cache:
             continue
         print(f"w = {w}: sampling {args.n}", flush=True)
-        x, secs = _draw(model, ClassifierFree(scale=w, steps=args.steps), args.n, args.seed, args.batch, labels)
+        x, secs = _draw(model, ClassifierFree(scale=w, steps=args.steps, eta=args.eta), args.n, args.seed, args.batch, labels)
         with torch.no_grad():
             pred = torch.cat([net(x[i : i + 500]).argmax(-1) for i in range(0, len(x), 500)])
         cache[key] = {**_scores(net, real_f, x, args.seed), "accuracy": float((pred == labels).float().mean()), "sample_s": secs}
         _save(run, cache)
         print(key, cache[key], flush=True)
-    rows = [(w, cache[f"cfg/w={w:g}/steps={args.steps}/n={args.n}/seed={args.seed}"]) for w in args.scales]
+    rows = [(w, cache[f"cfg/w={w:g}/steps={args.steps}{eta}/n={args.n}/seed={args.seed}"]) for w in args.scales]
     lines = ["| guidance w | accuracy of the asked digit ↑ | FID ↓ | precision ↑ | recall ↑ |", "|---|---|---|---|---|"]
     for w, r in rows:
         lines.append(f"| {w:g} | {100 * r['accuracy']:.2f} % | {r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} |")
@@ -151,18 +159,20 @@ def guidance(args: argparse.Namespace) -> None:
         ax.annotate(f"w={w:g}", (a, f), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xlabel("accuracy of guided samples (%)")
     ax.set_ylabel("FID (genzoo MNIST features)")
-    ax.set_title(f"classifier-free guidance, DDIM-{args.steps}, n={args.n}", fontsize=9)
+    ax.set_title(f"classifier-free guidance, DDIM-{args.steps} (eta {args.eta:g}), n={args.n}", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, Path(args.picture_dir) / "ddpm-cfg-curve.png")
+    tail = f"-eta{args.eta:g}" if args.eta else ""
+    save_figure(fig, Path(args.picture_dir) / f"ddpm-cfg-curve{tail}.png")
     from genzoo.viz.diffusion import guidance_grid
 
-    guidance_grid(model, Path(args.picture_dir) / "ddpm-cfg-grid.png", scales=(0.0, 1.0, 3.0, 6.0), per_class=6, steps=args.steps)
+    guidance_grid(model, Path(args.picture_dir) / f"ddpm-cfg-grid{tail}.png", scales=(0.0, 1.0, 3.0, 6.0), per_class=6, steps=args.steps,
+                  eta=args.eta)
     if args.report:
         append(f"bench_diffusion_mnist guidance{(' ' + args.tag) if args.tag else ''}", table,
-               f"{verdict} Run {run}, EMA weights, DDIM-{args.steps} (η = 0) with classifier-free guidance ε = (1+w) ε(c) - w ε(∅); "
+               f"{verdict} Run {run}, EMA weights, DDIM-{args.steps} (η = {args.eta:g}) with classifier-free guidance ε = (1+w) ε(c) - w ε(∅); "
                f"n = {args.n} samples, n/10 per digit, seed {args.seed}; FID against the first {args.n} test images; accuracy by "
-               f"the feature classifier {feature_id(net)}. Curve: docs/img/ddpm-cfg-curve.png, grid: docs/img/ddpm-cfg-grid.png.",
+               f"the feature classifier {feature_id(net)}. Curve: docs/img/ddpm-cfg-curve{tail}.png, grid: docs/img/ddpm-cfg-grid{tail}.png.",
                path=args.results)
 
 
@@ -192,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--ddim", type=lambda s: [int(v) for v in s.split(",")], default=[100, 50, 20, 10])
+    ap.add_argument("--eta", type=float, default=0.0, help="eta of the DDIM rows (0: deterministic)")
     ap.add_argument("--scales", type=lambda s: [float(v) for v in s.split(",")], default=[0, 1, 2, 3, 4, 5, 6])
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps under guidance")
     ap.add_argument("--threads", type=int, default=1)

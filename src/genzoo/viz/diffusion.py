@@ -45,8 +45,9 @@ def trajectory_strip(model: Any, sampler: DiffusionSampler, path: str | Path, n:
 
 @torch.no_grad()
 def guidance_grid(model: Any, path: str | Path, scales: Sequence[float] = (0.0, 1.0, 3.0, 6.0), per_class: int = 4,
-                  steps: int | None = None, seed: int = 0) -> Path:
-    """Classifier-free guided samples: one panel per scale, a row per class, the same noise in every panel."""
+                  steps: int | None = None, seed: int = 0, eta: float = 0.0) -> Path:
+    """Classifier-free guided samples (DDIM with ``steps`` and ``eta``): one panel per scale, a row per class,
+    the same starting noise in every panel."""
     k = model.num_classes
     c = torch.arange(k, device=model.device).repeat_interleave(per_class)
     plt = _plt()
@@ -54,7 +55,8 @@ def guidance_grid(model: Any, path: str | Path, scales: Sequence[float] = (0.0, 
     g = torch.Generator(device="cpu").manual_seed(seed)
     x_T = torch.randn(len(c), *model.info.shape, generator=g).to(model.device)
     for ax, w in zip(axes[0], scales):
-        x = ClassifierFree(scale=w, steps=steps)(model, len(c), c, x_T=x_T)
+        torch.manual_seed(seed)  # the same per-step noise too when eta > 0
+        x = ClassifierFree(scale=w, steps=steps, eta=eta)(model, len(c), c, x_T=x_T)
         ax.imshow(image_grid(x.float().cpu(), nrow=per_class, value_range=tuple(model.info.value_range)).squeeze(-1),
                   cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"w = {w:g}", fontsize=9)
