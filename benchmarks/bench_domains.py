@@ -84,7 +84,8 @@ def embedding(out: Path, direction: str, args: argparse.Namespace, path: Path) -
     g = torch.Generator().manual_seed(0)
     ia, ib = torch.randperm(len(a.x_test), generator=g)[:500], torch.randperm(len(b.x_test), generator=g)[:500]
     names = tuple(NAMES.get(s, s) for s in direction.split("+"))
-    adaptation_embedding(model, a.x_test[ia], a.y_test[ia], b.x_test[ib], b.y_test[ib], path, names=names)  # type: ignore[arg-type]
+    adaptation_embedding(model, a.x_test[ia], a.y_test[ia], b.x_test[ib], b.y_test[ib], path, names=names,  # type: ignore[arg-type]
+                         space=args.align)  # what the critic compared
     print(f"embedding -> {path}")
 
 

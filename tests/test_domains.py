@@ -299,3 +299,16 @@ def test_cli_translate_and_bad_inputs(tmp_path: Path, capsys, monkeypatch) -> No
         err = capsys.readouterr().err
         assert message in " ".join(err.split()) and "Traceback" not in err, err
     assert not any((tmp_path / "cwd").iterdir())  # validated before any run folder was made
+
+
+@pytest.mark.parametrize("space", ["features", "logits"])
+def test_adaptation_embedding_draws_both_panels(tmp_path: Path, space: str) -> None:
+    from genzoo.viz.domains import adaptation_embedding
+
+    data = tiny_pair()
+    model = _adda()
+    a, b = data.streams["a"], data.streams["b"]
+    path = adaptation_embedding(model, a.x_test[:20], a.y_test[:20], b.x_test[:20], b.y_test[:20], tmp_path / "e.png", method="pca", space=space)
+    assert Image.open(path).size[0] > Image.open(path).size[1]  # two panels side by side
+    with pytest.raises(GenzooError, match="space must be"):
+        adaptation_embedding(model, a.x_test[:4], a.y_test[:4], b.x_test[:4], b.y_test[:4], tmp_path / "f.png", space="pixels")

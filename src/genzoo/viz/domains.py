@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import GenzooError
 from ..models.base import CanTranslate
 from .plots import _plt, save_figure, save_image_grid
 
@@ -84,13 +85,22 @@ def feature_embedding(panels: dict[str, tuple[Tensor, Tensor]], y_source: Tensor
 
 
 def adaptation_embedding(model: Any, x_source: Tensor, y_source: Tensor, x_target: Tensor, y_target: Tensor,
-                         path: str | Path, names: tuple[str, str] = ("source", "target"), method: str = "tsne") -> Path:
-    """ADDA's features before adaptation (source encoder on both domains) and after (each its own encoder)."""
+                         path: str | Path, names: tuple[str, str] = ("source", "target"), method: str = "tsne",
+                         space: str = "features") -> Path:
+    """ADDA's features before adaptation (source encoder on both domains) and after (each its own encoder).
+
+    ``space``: ``"features"`` (the encoder's outputs) or ``"logits"`` (the classifier's, what
+    ADDA's critic compares with ``align=logits``).
+    """
+    if space not in ("features", "logits"):
+        raise GenzooError(f"space must be 'features' or 'logits', not '{space}'")
     dev = next(iter(model.parameters())).device
     xs, xt = x_source.to(dev), x_target.to(dev)
+    read = model.features if space == "features" else model.predict
     with torch.no_grad():
-        fs = model.features(xs, "a").float().cpu()
-        before = model.features(xt, "a").float().cpu()
-        after = model.features(xt, "b").float().cpu()
-    panels = {"before adaptation (source encoder)": (fs, before), "after adaptation (target encoder)": (fs, after)}
+        fs = read(xs, domain="a").float().cpu()
+        before = read(xt, domain="a").float().cpu()
+        after = read(xt, domain="b").float().cpu()
+    what = "class logits" if space == "logits" else "features"
+    panels = {f"before adaptation: {what}, source encoder": (fs, before), f"after: {what}, target encoder": (fs, after)}
     return feature_embedding(panels, y_source, y_target, path, names, method)
