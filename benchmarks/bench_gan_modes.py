@@ -94,7 +94,9 @@ def run_row(row: str, dataset: str, seeds: int, steps: int, n_samples: int, out:
                     players=players, progress=False, logger="none", log_every=max(1, min(1000, steps)),
                     checkpoint_every=max(1, min(500, steps)), threads=threads)
         models = res.models
-    secs = time.perf_counter() - t0
+    # the sweep's own training-loop seconds (all seeds at once; checkpoints carry them across resumes)
+    rows = RunDir(folder / load_yaml(folder / "sweep.yaml")["members"][0]).metrics()
+    secs = float(rows[-1]["time"]) if rows else time.perf_counter() - t0
     stats = []
     for i, model in enumerate(models):
         model.eval()
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
              f"{args.samples} samples; log-loss rows: {optim}; WGAN rows: their papers' optimizers; mean ± standard "
              "deviation over seeds (reverse KL over the seeds with high-quality samples). PacGAN Table 1 trained 400 epochs "
              "of 100k points (400k rounds) with a maxout discriminator; compare with it only at that budget. "
-             "Train seconds are wall time on the shared machine (niced background job); they include resumed parts only.")
+             "Train s: the sweep's training-loop seconds (all seeds at once, resumed parts summed), wall time on the "
+             "shared 2-core machine (niced background job, one thread).")
     if skipped:
         notes += f" Not trained to {args.steps} rounds within this session's budget (not in the table): {', '.join(skipped)}."
     print(notes)
