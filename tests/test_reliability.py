@@ -123,6 +123,27 @@ def test_unwritable_out_and_output_are_one_sentence(capsys, tmp_path) -> None:
     assert f"cannot read or write {tmp_path / 'x.png'} (Permission denied)" in err and ".tmp" not in err, err
 
 
+def test_sampling_more_than_memory_holds_is_one_sentence(tmp_path, capsys, monkeypatch) -> None:
+    run = tmp_path / "run"
+    assert run_cli("train", "vae", "--data", "8gaussians", "--steps", 2, "--out", run, "--set", "data.n_train=256", "--set", "train.logger=none",
+                   "--set", "train.progress=false") == 0
+    capsys.readouterr()
+    assert run_cli("sample", run, "-n", 10**11, "-o", tmp_path / "s.npz") == 2  # the samples alone: refused before drawing
+    err = capsys.readouterr().err
+    assert "-n 100000000000 samples of shape (2,) take 745.1 GiB, more than the" in err and "lower -n" in err, err
+    assert not (tmp_path / "s.npz").exists()
+
+    def starved(self, n, c=None):  # what torch raises when the sampler's own tensors do not fit
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 51200000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(type(genzoo.load(run)), "sample", starved)
+    assert run_cli("sample", run, "-n", 10**8, "-o", tmp_path / "s.npz") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: out of memory (an allocation of 51200000000 bytes failed); lower what you asked for (-n, " \
+                  "train.batch_size, network sizes)", err
+
+
 def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_path, capsys) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

@@ -7,7 +7,9 @@ existing run folder unless ``--resume`` names it.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, List, Optional
@@ -237,6 +239,10 @@ def sample(
         raise GenzooError("--frames needs a diffusion model and sampler (ancestral, ddim, cfg, classifier)")
     if label is not None and not 0 <= label < max(1, model.info.num_classes):
         raise GenzooError(f"--label must lie in 0..{model.info.num_classes - 1}, got {label}")
+    need, have = 4 * n * math.prod(model.info.shape), api.available_memory()
+    if have is not None and need > have:  # the samples alone would not fit, whatever the sampler needs besides
+        raise GenzooError(f"-n {n} samples of shape {tuple(model.info.shape)} take {need / 2**30:.1f} GiB, more than the "
+                          f"{have / 2**30:.1f} GiB of memory available; lower -n")
     _writable(output)
     torch.manual_seed(seed)
     c = None if label is None else torch.full((n,), label, dtype=torch.long)
@@ -672,6 +678,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except MemoryError:
+        err_console.print("[red]error:[/red] out of memory; lower what you asked for (-n, train.batch_size, network sizes)", highlight=False)
+        return 2
+    except RuntimeError as e:  # torch reports a failed allocation as a RuntimeError (OutOfMemoryError on GPUs)
+        if not _out_of_memory(e):
+            raise
+        asked = re.search(r"tried to allocate (\d+ bytes|[\d.]+ \w+)", str(e))
+        detail = f" (an allocation of {asked.group(1)} failed)" if asked else ""
+        err_console.print(f"[red]error:[/red] out of memory{escape(detail)}; lower what you asked for (-n, train.batch_size, "
+                          "network sizes)", highlight=False)
+        return 2
     except OSError as e:  # the environment, not genzoo: a full disk, a read-only or vanished folder
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
         err_console.print(f"[red]error:[/red] cannot read or write{escape(where)} ({escape(e.strerror or str(e))}); "
@@ -686,6 +703,13 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         raise
     return 0
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    import torch
+
+    text = str(e).lower()
+    return isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
 
 
 def entry() -> None:
