@@ -163,6 +163,18 @@ def test_python_dash_m_messages_unwrapped_off_a_terminal_version_py_typed(tmp_pa
     assert _version.__version__ == genzoo.__version__
 
 
+def test_registry_tables_print_help_text_verbatim(capsys, monkeypatch) -> None:
+    """Help strings are text, not rich markup: square brackets survive (z = [z_f, z_s], genzoo[molecules])."""
+    from genzoo.registry import MODELS
+
+    real = MODELS.meta
+    monkeypatch.setattr(MODELS, "meta", lambda name: {**real(name), "help": "code [z_f, z_s]; pip install genzoo[molecules]"}
+                        if name == "vae" else real(name))
+    assert run_cli("models") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[z_f, z_s]" in out and "genzoo[molecules]" in out
+
+
 def test_models_metrics_and_datasets_list_their_options(capsys) -> None:
     assert run_cli("models", "vae") == 0
     out = capsys.readouterr().out

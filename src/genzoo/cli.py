@@ -355,7 +355,7 @@ def _registry_table(reg: Any, title: str) -> None:
     table.add_column("name", style="bold")
     table.add_column("description")
     for name in reg.names():
-        table.add_row(name, reg.meta(name).get("help", ""))
+        table.add_row(name, escape(reg.meta(name).get("help", "")))
     out_console.print(table)
 
 
