@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     ])
     print(table)
     if args.report:
-        steps = (genzoo.train.checkpoint.RunDir(run).metrics() or [{}])[-1].get("step")
+        steps = json.loads((Path(run) / "checkpoints" / "latest.json").read_text())["step"]  # (genzoo.train is a function)
         append(f"bench_diffae{(' ' + args.tag) if args.tag else ''}", table,
                f"Run {run} ({steps} rounds), EMA weights; reconstructions on the first {args.n_recon} test images; probe trained on "
                f"{args.n_probe} training codes. Pictures: docs/img/diffae-edits.png, docs/img/diffae-reconstructions.png.",
