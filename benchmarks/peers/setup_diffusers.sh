@@ -8,17 +8,6 @@
 set -euo pipefail
 
 VENV="${VENV:-/work/venvs/diffusers}"
-PY="${PYTHON:-python3}"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PY" -m venv "$VENV"
-fi
-PIP=("$VENV/bin/python" -m pip install --quiet)
-
-if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
-    "${PIP[@]}" torch==2.13.0
-fi
-if ! "$VENV/bin/python" -c 'import diffusers' 2>/dev/null; then
-    "${PIP[@]}" torch==2.13.0 diffusers
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+peer_venv "$VENV" 'import diffusers' diffusers
 "$VENV/bin/python" -c 'import torch, diffusers; print("diffusers venv ok: torch", torch.__version__, "| diffusers", diffusers.__version__)'

@@ -18,18 +18,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${1:-$REPO/.venv-pythae}"
-PY="${PYTHON:-python3}"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PY" -m venv "$VENV"
-fi
-PIP=("$VENV/bin/python" -m pip install --quiet)
-
-if ! "$VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
-    "${PIP[@]}" torch==2.13.0
-fi
-if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("pythae") != "0.1.2")' 2>/dev/null; then
-    "${PIP[@]}" torch==2.13.0 pythae==0.1.2
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+peer_venv "$VENV" 'import importlib.metadata as m, sys; sys.exit(m.version("pythae") != "0.1.2")' pythae==0.1.2
 
 "$VENV/bin/python" -c 'import torch, pythae, numpy; print("pythae venv ok:", "torch", torch.__version__, "| pythae", pythae.__version__ if hasattr(pythae, "__version__") else "0.1.2", "| numpy", numpy.__version__)'
