@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
@@ -11,6 +12,14 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def run_json(cmd: list[str], cwd: str | Path | None = None) -> dict:
+    """Run one contender's process and return the JSON object on its last stdout line (stop on failure)."""
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if out.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def machine() -> str:

@@ -153,14 +153,9 @@ def peer_run(args: argparse.Namespace, scratch: Path) -> dict:
                                     text=True).stdout.strip() or torch.__version__}
 
 
-def run_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if out.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
+    from _results import run_json
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer", required=True, help="path to PyTorch-GAN's implementations/dcgan/dcgan.py")
     p.add_argument("--peer-python", default="/work/venvs/pytorch-gan-cu/bin/python", help="a python with torch and torchvision")
@@ -189,7 +184,7 @@ def main() -> None:
         for r in range(args.repeats):
             peer.append(peer_run(args, scratch)["rounds_per_s"])
             for v in variants:
-                ours[v].append(run_json(g_cmd[v])["rounds_per_s"])
+                ours[v].append(run_json(g_cmd[v], cwd=REPO)["rounds_per_s"])
             print(f"repeat {r + 1}: dcgan.py {peer[-1]:.2f} rounds/s, " +
                   ", ".join(f"genzoo {v} {ours[v][-1]:.2f}" for v in variants), flush=True)
     finally:

@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -244,14 +243,9 @@ def plain_worker(args: argparse.Namespace) -> None:
     print(json.dumps({"lib": "plain", "version": torch.__version__, "steps_per_s": round(600 * args.epochs / seconds, 2)}))
 
 
-def run_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if out.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
+    from _results import run_json
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--epochs", type=int, default=1, help="epochs timed per measurement, after one warm-up epoch")
@@ -288,7 +282,7 @@ def main() -> None:
     res: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.repeats):
         for n in names:
-            res[n].append(run_json(cmds[n])["steps_per_s"])
+            res[n].append(run_json(cmds[n], cwd=REPO)["steps_per_s"])
         print(f"repeat {r + 1}: " + ", ".join(f"{n} {res[n][-1]:.1f}" for n in names), flush=True)
     med = {n: statistics.median(v) for n, v in res.items()}
     label = {"genzoo": f"genzoo ({args.precision}{', compiled' if args.compile else ''})", "pythae": "pythae 0.1.2 (fp32)",
