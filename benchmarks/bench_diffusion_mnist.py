@@ -77,13 +77,16 @@ def _scores(net, real_f: torch.Tensor, x: torch.Tensor, seed: int) -> dict:
     return {"fid": float(fid_from_features(real_f, f)), "kid": kid_mean, "kid_std": kid_std, "precision": p, "recall": r}
 
 
-def samplers(args: argparse.Namespace) -> None:
+def _setup(args: argparse.Namespace) -> tuple:
+    """The run, its model (EMA weights), the feature net, the first n test images' features and the score cache."""
     run = Path(args.run)
-    model = genzoo.load(run)
     data = genzoo.load_data("mnist")
     net = feature_net(data, train=False)
-    real_f = embed(net, data.x_test[: args.n])
-    cache = _cache(run)
+    return run, genzoo.load(run), net, embed(net, data.x_test[: args.n]), _cache(run)
+
+
+def samplers(args: argparse.Namespace) -> None:
+    run, model, net, real_f, cache = _setup(args)
     eta = f"-eta{args.eta:g}" if args.eta else ""  # DDIM rows with eta > 0 are stochastic (eta = 1: ancestral-like noise)
     todo = [(f"ddim-{s}{eta}", DDIM(steps=s, eta=args.eta)) for s in args.ddim]
     if not args.no_ancestral:  # the most expensive one last: a budget that runs out still leaves the DDIM rows
@@ -121,12 +124,7 @@ def samplers(args: argparse.Namespace) -> None:
 
 
 def guidance(args: argparse.Namespace) -> None:
-    run = Path(args.run)
-    model = genzoo.load(run)
-    data = genzoo.load_data("mnist")
-    net = feature_net(data, train=False)
-    real_f = embed(net, data.x_test[: args.n])
-    cache = _cache(run)
+    run, model, net, real_f, cache = _setup(args)
     labels = torch.arange(args.n) % 10
     eta = f"/eta={args.eta:g}" if args.eta else ""
     for w in args.scales:
